@@ -1,0 +1,156 @@
+"""Implementation: one Keras-like framework (and optionally a user's layer class) seen through the
+public Keras API, plus the few backend operations the public API does not cover (gradients,
+devices, conversion to numpy).
+
+Contracts talk to an implementation only through this class. Backend operations live in
+``adapters/tensorflow.py``, ``adapters/torch.py`` and ``adapters/jax.py``; none of them is imported
+until an implementation that needs it is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+
+import numpy as np
+
+from conformance.registry import NotApplicable
+
+
+class Implementation:
+    """A Keras-like module under test.
+
+    Args:
+        name: what the user called it (``reference``, ``keras``, ``mypkg.mykeras``...).
+        module: the Keras-like module: ``layers``, ``Sequential``, ``optimizers``, ``losses``,
+            ``metrics`` and ``activations`` attributes with Keras's signatures.
+        backend: a backend object from ``adapters/<backend>.py``.
+        layer_class: the Dense-like layer class under test; ``layers.Dense`` or
+            ``layers.SimpleDense`` of ``module`` when not given.
+        layer_name: how the user named ``layer_class`` (for reports and reproduction snippets).
+    """
+
+    def __init__(self, name, module, backend, layer_class=None, layer_name=None):
+        self.name = name
+        self.module = module
+        self.backend = backend
+        if layer_class is None:
+            layers = module.layers
+            layer_class = getattr(layers, "Dense", None) or getattr(layers, "SimpleDense", None)
+            if layer_class is None:
+                raise ValueError(f"implementation {name!r}: module.layers has neither Dense nor SimpleDense")
+            layer_name = f"{module.__name__}.layers.{layer_class.__name__}"
+        self.layer_class = layer_class
+        self.layer_name = layer_name or f"{layer_class.__module__}:{layer_class.__qualname__}"
+        self._float64 = None
+        self._device_stack = []
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        return str(getattr(self.module, "__version__", "unknown"))
+
+    @property
+    def label(self) -> str:
+        """``name`` plus the layer under test when it is not the framework's own Dense."""
+        own = self.layer_name.startswith(f"{self.module.__name__}.layers.")
+        return self.name if own else f"{self.name}+{self.layer_class.__name__}"
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "module": self.module.__name__,
+            "version": self.version,
+            "backend": self.backend.name,
+            "layer": self.layer_name,
+        }
+
+    # -- building blocks through the public API -------------------------------------------------
+    def activation(self, name):
+        """The framework's activation callable for ``name``; ``None`` for ``None``.
+
+        Callables, not strings, because the book's SimpleDense applies ``self.activation(y)``.
+        """
+        if name is None:
+            return None
+        return getattr(self.module.activations, name)
+
+    def dense(self, units, activation=None, **kwargs):
+        """A fresh, unbuilt layer of the class under test."""
+        return self.layer_class(units, activation=self.activation(activation), **kwargs)
+
+    def dense64(self, units, activation=None):
+        """A float64 layer, or NotApplicable when the layer class has no ``dtype`` argument."""
+        if not self.supports_float64():
+            raise NotApplicable(f"{self.layer_name} does not accept dtype='float64'")
+        return self.dense(units, activation, dtype="float64")
+
+    def supports_float64(self) -> bool:
+        if self._float64 is None:
+            try:
+                signature = inspect.signature(self.layer_class)
+                accepts = "dtype" in signature.parameters or any(
+                    p.kind is p.VAR_KEYWORD for p in signature.parameters.values()
+                )
+                layer = self.layer_class(1, dtype="float64") if accepts else None
+                self._float64 = layer is not None and self.weight_dtype_of(layer, (1, 2)) == "float64"
+            except Exception:
+                self._float64 = False
+        return self._float64
+
+    def weight_dtype_of(self, layer, input_shape):
+        layer.build(input_shape)
+        return self.backend.dtype_name(layer.weights[0])
+
+    def sequential(self, layers):
+        return self.module.Sequential(layers)
+
+    def set_random_seed(self, seed):
+        utils = getattr(self.module, "utils", None)
+        if utils is not None and hasattr(utils, "set_random_seed"):
+            utils.set_random_seed(seed)
+        self.backend.set_random_seed(seed)
+
+    # -- values ---------------------------------------------------------------------------
+    def numpy(self, value) -> np.ndarray:
+        return self.backend.to_numpy(value)
+
+    def weights(self, layer) -> list[np.ndarray]:
+        """Current weight values, as float64-free numpy copies in the layer's order."""
+        return [np.array(w, copy=True) for w in layer.get_weights()]
+
+    def call(self, layer, x):
+        """``layer(x)`` on a framework tensor made from ``x``; returns (output tensor, numpy)."""
+        output = layer(self.backend.tensor(x))
+        return output, self.numpy(output)
+
+    def vjp(self, model, x, cotangent):
+        """Gradients of ``sum(model(x) * cotangent)`` w.r.t. ``x`` and ``model.trainable_weights``.
+
+        Returns ``(grad_x, [grad_w ...])`` as numpy arrays; a missing gradient is ``None``.
+        """
+        return self.backend.vjp(model, x, cotangent)
+
+    # -- devices ----------------------------------------------------------------------------
+    def devices(self) -> list[str]:
+        """Visible devices as ``CPU:0``, ``CPU:1``, ``GPU:0``..."""
+        return self.backend.devices()
+
+    @contextlib.contextmanager
+    def on_device(self, device):
+        """Run the body with ``device`` as the default device (``None``: the framework's default)."""
+        if device is None:
+            yield
+            return
+        self._device_stack.append(device)
+        try:
+            with self.backend.device_scope(device):
+                yield
+        finally:
+            self._device_stack.pop()
+
+    def current_device(self) -> str:
+        return self._device_stack[-1] if self._device_stack else "CPU:0"
+
+    def device_of(self, value) -> str:
+        return self.backend.device_of(value)

@@ -1,0 +1,97 @@
+"""TensorFlow operations for implementations whose tensors are TF tensors: the reference,
+tf_keras, and Keras 3 on the TensorFlow backend.
+
+Importing this module configures TensorFlow for exact checks:
+- ``KERAS_CONFORMANCE_LOGICAL_CPUS=n`` splits the CPU into ``n`` logical devices, so the device
+  matrix and the cross-device contract run on machines without a GPU;
+- TF32 matmuls are turned off, so a GPU's float32 results can be held to float32 tolerances.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+name = "tensorflow"
+
+
+def _configure():
+    logical_cpus = int(os.environ.get("KERAS_CONFORMANCE_LOGICAL_CPUS", "1") or 1)
+    if logical_cpus > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus
+            )
+        except RuntimeError:
+            current = tf.config.get_logical_device_configuration(cpu)
+            if not current or len(current) != logical_cpus:
+                warnings.warn(
+                    "KERAS_CONFORMANCE_LOGICAL_CPUS is ignored: TensorFlow was initialised before "
+                    "the kit could split the CPU; import conformance before running TF code",
+                    stacklevel=2,
+                )
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+
+
+_configure()
+
+
+def devices() -> list[str]:
+    found = []
+    for device in tf.config.list_logical_devices():
+        if device.device_type in ("CPU", "GPU"):
+            found.append(device.name.split("device:")[-1])
+    return found
+
+
+@contextlib.contextmanager
+def device_scope(device):
+    with tf.device(f"/{device}"):
+        yield
+
+
+def device_of(value) -> str:
+    """``CPU:0``-style device of a tensor or variable (Keras 3 variables hold a ``.value``)."""
+    if not isinstance(value, (tf.Variable, tf.Tensor)):
+        value = getattr(value, "value", value)
+    placement = getattr(value, "device", "") or ""
+    return placement.split("device:")[-1] if "device:" in placement else placement
+
+
+def tensor(x):
+    return tf.convert_to_tensor(x)
+
+
+def to_numpy(value) -> np.ndarray:
+    if not isinstance(value, (tf.Variable, tf.Tensor)):
+        value = getattr(value, "value", value)  # a Keras 3 Variable wraps a tf.Variable
+    return np.asarray(value.numpy() if hasattr(value, "numpy") else value)
+
+
+def dtype_name(value) -> str:
+    dtype = value.dtype
+    return dtype if isinstance(dtype, str) else tf.as_dtype(dtype).name
+
+
+def set_random_seed(seed):
+    tf.random.set_seed(seed)
+
+
+def vjp(model, x, cotangent):
+    inputs = tf.convert_to_tensor(x)
+    weights = list(model.trainable_weights)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = model(inputs)
+        total = tf.reduce_sum(outputs * tf.cast(cotangent, outputs.dtype))
+    grad_x, *grad_weights = tape.gradient(total, [inputs] + weights)
+    return _maybe_numpy(grad_x), [_maybe_numpy(g) for g in grad_weights]
+
+
+def _maybe_numpy(value):
+    return None if value is None else to_numpy(value)

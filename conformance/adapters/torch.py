@@ -1,0 +1,77 @@
+"""PyTorch operations for Keras 3 on the torch backend (``KERAS_BACKEND=torch``)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+
+name = "torch"
+
+# Exact float32 checks on a GPU need full-precision matmuls.
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+
+
+def devices() -> list[str]:
+    found = ["CPU:0"]
+    if torch.cuda.is_available():
+        found += [f"GPU:{i}" for i in range(torch.cuda.device_count())]
+    return found
+
+
+def _torch_device(device: str) -> str:
+    kind, index = device.split(":")
+    return "cpu" if kind == "CPU" else f"cuda:{index}"
+
+
+@contextlib.contextmanager
+def device_scope(device):
+    import keras
+
+    with keras.device(_torch_device(device)):
+        yield
+
+
+def device_of(value) -> str:
+    value = getattr(value, "value", value)
+    device = value.device
+    return "CPU:0" if device.type == "cpu" else f"GPU:{device.index or 0}"
+
+
+def tensor(x):
+    import keras
+
+    return keras.ops.convert_to_tensor(x)
+
+
+def to_numpy(value) -> np.ndarray:
+    value = getattr(value, "value", value)
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def dtype_name(value) -> str:
+    dtype = value.dtype
+    return dtype if isinstance(dtype, str) else str(dtype).replace("torch.", "")
+
+
+def set_random_seed(seed):
+    torch.manual_seed(seed)
+
+
+def vjp(model, x, cotangent):
+    inputs = tensor(x).detach().requires_grad_(True)
+    weights = [w.value for w in model.trainable_weights]
+    for w in weights:
+        w.grad = None
+    outputs = model(inputs)
+    total = torch.sum(outputs * torch.as_tensor(cotangent, dtype=outputs.dtype, device=outputs.device))
+    total.backward()
+    return _maybe_numpy(inputs.grad), [_maybe_numpy(w.grad) for w in weights]
+
+
+def _maybe_numpy(value):
+    return None if value is None else to_numpy(value)

@@ -1,0 +1,280 @@
+"""Lazy building: when a layer creates its weights, what they look like, and how they start."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import strategies as st
+
+from conformance import strategies
+from conformance.contracts._setup import kernel_and_bias, require
+from conformance.registry import MUST, SHOULD, NotApplicable, contract
+
+AREA = "lifecycle"
+
+
+def _counting_class(impl, log):
+    """Subclass of the layer under test that appends every ``build`` shape to ``log``."""
+    base = impl.layer_class
+
+    class CountingLayer(base):
+        def build(self, input_shape):
+            log.append(tuple(None if d is None else int(d) for d in input_shape))
+            return super().build(input_shape)
+
+    CountingLayer.__name__ = f"Counting{base.__name__}"
+    return CountingLayer
+
+
+@contract(
+    "LAYER-UNBUILT-AT-INIT",
+    area=AREA,
+    level=MUST,
+    statement="A freshly constructed layer is not built and holds no weights.",
+    rationale="Lazy building is what lets a layer be declared before its input size is known; a layer "
+    "that creates weights in __init__ cannot adapt to the data it is first called on.",
+    given={"units": strategies.units},
+)
+def check_unbuilt_at_init(impl, units):
+    """Construct the layer and read `built`, `weights` and `trainable_weights`."""
+    layer = impl.dense(units)
+    require(layer.built is False, f"built is {layer.built!r} right after construction, expected False")
+    require(len(layer.weights) == 0, f"{len(layer.weights)} weights right after construction, expected none")
+    require(len(layer.trainable_weights) == 0, "trainable_weights is not empty right after construction")
+
+
+@contract(
+    "LAYER-BUILD-ONCE",
+    area=AREA,
+    level=MUST,
+    statement="The first call builds the layer exactly once, with the full input shape; later calls with "
+    "other batch sizes or ranks never rebuild and keep the same weight objects.",
+    rationale="Rebuilding on a later call silently re-initialises trained weights; building from the "
+    "wrong dimension gives a kernel of the wrong shape.",
+    given={
+        "first": strategies.input_shapes(2, 4),
+        "later": st.lists(strategies.input_shapes(2, 4), min_size=1, max_size=3),
+        "units": strategies.units,
+    },
+)
+def check_build_once(impl, first, later, units):
+    """Call a build-counting subclass on the first shape, then on later shapes with the same last dimension."""
+    log = []
+    layer = _counting_class(impl, log)(units)
+    layer(impl.backend.tensor(np.zeros(first, np.float32)))
+    require(layer.built is True, "built is not True after the first call")
+    require(log == [first], f"build calls after the first call: {log}, expected exactly one with {first}")
+    weights = list(layer.weights)
+    for shape in later:
+        shape = shape[:-1] + first[-1:]
+        layer(impl.backend.tensor(np.zeros(shape, np.float32)))
+        require(len(log) == 1, f"calling with {shape} after building rebuilt the layer: build calls {log}")
+        require(
+            len(layer.weights) == len(weights) and all(a is b for a, b in zip(layer.weights, weights)),
+            f"calling with {shape} replaced the layer's weight objects",
+        )
+
+
+@contract(
+    "LAYER-EXPLICIT-BUILD",
+    area=AREA,
+    level=MUST,
+    statement="build(input_shape) called explicitly creates the same weights as building on the first call.",
+    rationale="Models are built from shapes (Sequential.build, fit) as often as from data; the two paths "
+    "must agree or a model behaves differently depending on how it was first used.",
+    given={"shape": strategies.input_shapes(2, 4), "units": strategies.units},
+)
+def check_explicit_build(impl, shape, units):
+    """Build one layer with build((None,) + shape[1:]) and one by calling it; compare weight shapes and outputs."""
+    explicit, lazy = impl.dense(units), impl.dense(units)
+    explicit.build((None,) + tuple(shape[1:]))
+    require(explicit.built is True, "built is not True after build()")
+    x = np.ones(shape, np.float32)
+    lazy(impl.backend.tensor(x))
+    explicit_shapes = [tuple(w.shape) for w in explicit.weights]
+    lazy_shapes = [tuple(w.shape) for w in lazy.weights]
+    require(explicit_shapes == lazy_shapes, f"build() made weights {explicit_shapes}, a first call made {lazy_shapes}")
+    explicit.set_weights(lazy.get_weights())
+    a, b = impl.numpy(explicit(impl.backend.tensor(x))), impl.numpy(lazy(impl.backend.tensor(x)))
+    require(np.array_equal(a, b), "explicitly built and lazily built layers with equal weights give different outputs")
+
+
+@contract(
+    "LAYER-WEIGHT-LAYOUT",
+    area=AREA,
+    level=MUST,
+    statement="A built layer holds exactly [kernel, bias]: kernel (input_dim, units), bias (units,), both trainable.",
+    rationale="get_weights/set_weights, checkpoints and the book's manual training loops all rely on this "
+    "order and these shapes; a transposed kernel still runs when input_dim == units and hides the bug.",
+    given={"shape": strategies.input_shapes(2, 4), "units": strategies.units},
+)
+def check_weight_layout(impl, shape, units):
+    """Build on `shape` and read weights, trainable_weights and the weight shapes."""
+    layer = impl.dense(units)
+    layer(impl.backend.tensor(np.zeros(shape, np.float32)))
+    shapes = [tuple(w.shape) for w in layer.weights]
+    require(shapes == [(shape[-1], units), (units,)], f"weight shapes {shapes}, expected [{(shape[-1], units)}, {(units,)}]")
+    require(
+        [id(w) for w in layer.trainable_weights] == [id(w) for w in layer.weights],
+        "trainable_weights is not [kernel, bias]",
+    )
+
+
+def _changed_dim_call(impl, shape, units, delta):
+    layer = impl.dense(units)
+    layer(impl.backend.tensor(np.ones(shape, np.float32)))
+    before = [np.array(w) for w in layer.get_weights()]
+    wrong = shape[:-1] + (shape[-1] + delta,)
+    raised = None
+    try:
+        layer(impl.backend.tensor(np.ones(wrong, np.float32)))
+    except Exception as error:  # the contract is that *something* is raised; the type is checked separately
+        raised = error
+    after = layer.get_weights()
+    require(
+        len(before) == len(after) and all(np.array_equal(a, b) for a, b in zip(before, after)),
+        f"calling a layer built for last dimension {shape[-1]} with {wrong} changed its weights",
+    )
+    return wrong, raised
+
+
+_changed_dims = {
+    "shape": strategies.input_shapes(2, 4),
+    "units": strategies.units,
+    "delta": st.integers(1, 3),
+}
+
+
+@contract(
+    "LAYER-REJECT-CHANGED-DIM",
+    area=AREA,
+    level=MUST,
+    statement="A built layer called with another last dimension raises and leaves its weights untouched.",
+    rationale="Silently accepting (or silently rebuilding for) a new feature size hides data-pipeline bugs "
+    "and throws away trained weights.",
+    given=_changed_dims,
+)
+def check_reject_changed_dim(impl, shape, units, delta):
+    """Build on `shape`, call with the last dimension grown by `delta`; expect an exception and equal weights."""
+    wrong, raised = _changed_dim_call(impl, shape, units, delta)
+    require(raised is not None, f"a layer built for last dimension {shape[-1]} accepted an input of shape {wrong}")
+
+
+@contract(
+    "LAYER-REJECT-CHANGED-DIM-VALUEERROR",
+    area=AREA,
+    level=SHOULD,
+    statement="The error for a changed last dimension is a ValueError raised before any computation.",
+    rationale="Keras's own Dense checks its input_spec and raises ValueError; a layer without a spec fails "
+    "later inside the matmul with a backend-specific error that names no layer.",
+    given=_changed_dims,
+)
+def check_reject_changed_dim_valueerror(impl, shape, units, delta):
+    """As LAYER-REJECT-CHANGED-DIM, and the exception must be a ValueError."""
+    wrong, raised = _changed_dim_call(impl, shape, units, delta)
+    require(
+        isinstance(raised, ValueError),
+        f"input of shape {wrong} raised {type(raised).__name__ if raised else 'nothing'}, expected ValueError",
+    )
+
+
+# --- initial values -------------------------------------------------------------------------------
+
+FALSE_ALARM_RATE = 1e-6  # per check; the DKW inequality makes this an upper bound, not an estimate
+INIT_SAMPLE_SHAPE = (64, 64)  # 4096 kernel entries: detects a 2x scale error with certainty
+
+
+def declared_kernel_distribution(layer):
+    """The CDF the kernel should follow, from ``layer.kernel_initializer`` (the book's random_normal
+    when the layer declares none), or ``None`` when the initializer is not one the kit knows."""
+    initializer = getattr(layer, "kernel_initializer", "random_normal")
+    name = initializer if isinstance(initializer, str) else type(initializer).__name__
+    name = name.lower().replace("_", "")
+    fan_in, fan_out = INIT_SAMPLE_SHAPE
+    if name == "randomnormal":
+        mean = float(getattr(initializer, "mean", 0.0))
+        stddev = float(getattr(initializer, "stddev", 0.05))
+        return f"N({mean}, {stddev}**2)", lambda v: 0.5 * (1 + _erf((v - mean) / (stddev * math.sqrt(2))))
+    if name == "glorotuniform":
+        limit = math.sqrt(6 / (fan_in + fan_out))
+        return f"U(-{limit:.5f}, {limit:.5f})", lambda v: np.clip((v + limit) / (2 * limit), 0, 1)
+    return None
+
+
+_erf = np.vectorize(math.erf)
+
+
+@contract(
+    "LAYER-INIT-KERNEL",
+    area=AREA,
+    level=MUST,
+    statement="The initial kernel follows the layer's declared initializer (random_normal N(0, 0.05) for "
+    "the book's SimpleDense, glorot_uniform for Keras's Dense).",
+    rationale="A wrong initial scale (stddev 1 instead of 0.05, a fan computed from the batch size) trains "
+    "badly or not at all, and no shape check can see it.",
+)
+def check_init_kernel(impl):
+    """Kolmogorov-Smirnov distance of 4096 initial kernel entries from the declared CDF, against the
+    Dvoretzky-Kiefer-Wolfowitz bound sqrt(ln(2/alpha) / 2n) at a false-alarm rate alpha = 1e-6."""
+    layer = impl.dense(INIT_SAMPLE_SHAPE[1])
+    layer.build((1, INIT_SAMPLE_SHAPE[0]))
+    distribution = declared_kernel_distribution(layer)
+    if distribution is None:
+        raise NotApplicable(f"unknown kernel initializer {getattr(layer, 'kernel_initializer', None)!r}")
+    described, cdf = distribution
+    kernel, _ = kernel_and_bias(impl, layer)
+    sample = np.sort(kernel.astype(np.float64).ravel())
+    n = sample.size
+    expected = cdf(sample)
+    distance = max(np.max(np.arange(1, n + 1) / n - expected), np.max(expected - np.arange(n) / n))
+    bound = math.sqrt(math.log(2 / FALSE_ALARM_RATE) / (2 * n))
+    require(
+        distance <= bound,
+        f"initial kernel does not follow {described}: KS distance {distance:.4f} > {bound:.4f} "
+        f"(sample mean {sample.mean():.4g}, std {sample.std():.4g})",
+    )
+
+
+@contract(
+    "LAYER-INIT-BIAS-ZEROS",
+    area=AREA,
+    level=MUST,
+    statement="The initial bias is all zeros.",
+    rationale="Both the book's SimpleDense and Keras's Dense start the bias at zero; a random bias shifts "
+    "every unit and changes what the first training steps do.",
+    given={"shape": strategies.input_shapes(2, 2), "units": strategies.units},
+)
+def check_init_bias_zeros(impl, shape, units):
+    """Build the layer and compare its bias with zeros exactly."""
+    layer = impl.dense(units)
+    layer.build(shape)
+    _, bias = kernel_and_bias(impl, layer)
+    require(np.all(bias == 0), f"initial bias is {bias}, expected zeros")
+
+
+@contract(
+    "LAYER-SET-GET-WEIGHTS",
+    area=AREA,
+    level=MUST,
+    statement="set_weights then get_weights returns the values set, and later changes to the caller's "
+    "arrays do not reach the layer.",
+    rationale="Copying weights between models (and the kit's own differential tests) rely on an exact "
+    "round trip; aliasing the caller's arrays lets an unrelated edit change a model.",
+    given={"case": strategies.dense_cases(2, 2)},
+)
+def check_set_get_weights(impl, case):
+    """Round-trip drawn weights through set_weights/get_weights, then overwrite the arrays that were set."""
+    layer = impl.dense(case.units)
+    layer.build(case.x.shape)
+    given = [case.kernel.copy(), case.bias.copy()]
+    layer.set_weights(given)
+    got = kernel_and_bias(impl, layer)
+    require(all(np.array_equal(a, b) for a, b in zip(got, [case.kernel, case.bias])), "get_weights differs from set_weights")
+    for array in given:
+        array += 1.0
+    after = layer.get_weights()
+    require(
+        all(np.array_equal(a, b) for a, b in zip(after, [case.kernel, case.bias])),
+        "changing the arrays passed to set_weights changed the layer's weights",
+    )

@@ -1,0 +1,102 @@
+"""Forward numerics: output = activation(x @ kernel + bias), checked against a float64 oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from conformance import oracles, strategies
+from conformance.contracts._setup import loaded_dense, params_of, require
+from conformance.registry import MUST, SHOULD, contract
+
+AREA = "numerics"
+
+
+def _forward_contract(activation):
+    @contract(
+        f"DENSE-FORWARD-{activation.upper()}",
+        area=AREA,
+        level=MUST,
+        statement=f"With activation {activation!r}, the output equals {activation}(x @ kernel + bias) "
+        "within the float32 error bound" + (", softmax taken over the last axis." if activation == "softmax" else "."),
+        rationale="The forward pass is the layer; a transposed kernel, a missing bias or an activation over "
+        "the wrong axis gives plausible-looking numbers that no shape check catches.",
+        given={"case": strategies.dense_cases(2, 4, activation=st.just(activation))},
+        per_device=True,
+    )
+    def check(impl, case):
+        """Load drawn weights, call on the drawn input, compare each entry with the float64 oracle
+        within the rounding-error bound of a length-d dot product plus the activation's ulps."""
+        layer = loaded_dense(impl, case)
+        _, output = impl.call(layer, case.x)
+        expected = oracles.forward([params_of(impl, layer, case.activation)], case.x)
+        oracles.assert_within(f"output of {activation} dense layer", output, expected)
+
+    return check
+
+
+for _activation in strategies.ACTIVATIONS:
+    _forward_contract(_activation)
+
+
+@contract(
+    "DENSE-BATCH-INDEPENDENCE",
+    area=AREA,
+    level=MUST,
+    statement="Each output row depends only on its own input row: permuting the batch permutes the output.",
+    rationale="Batch-coupled outputs (a normalisation over the wrong axis, softmax over the batch) make "
+    "predictions depend on what else is in the batch.",
+    given={"case": strategies.dense_cases(2, 4), "order_seed": st.integers(0, 2**16)},
+    per_device=True,
+)
+def check_batch_independence(impl, case, order_seed):
+    """Compare layer(x[perm]) with layer(x)[perm] within the float32 error bound."""
+    layer = loaded_dense(impl, case)
+    permutation = np.random.default_rng(order_seed).permutation(case.x.shape[0])
+    _, output = impl.call(layer, case.x)
+    _, permuted = impl.call(layer, case.x[permutation])
+    expected = oracles.forward([params_of(impl, layer, case.activation)], case.x)
+    oracles.assert_within(
+        f"layer(x[{permutation.tolist()}]) against layer(x)[{permutation.tolist()}]",
+        permuted,
+        oracles.Interval(output[permutation].astype(np.float64), 2 * expected.radius[permutation]),
+    )
+
+
+@contract(
+    "DENSE-OUTPUT-DTYPE",
+    area=AREA,
+    level=MUST,
+    statement="Float inputs of any width come out in the layer's compute dtype (float32 by default).",
+    rationale="Keras autocasts float inputs; a float64 batch leaking through doubles memory and silently "
+    "changes the dtype of everything downstream.",
+    given={"case": strategies.dense_cases(2, 3, with_weights=False), "dtype": st.sampled_from(("float16", "float64"))},
+    per_device=True,
+)
+def check_output_dtype(impl, case, dtype):
+    """Call a float32 layer with a float16 or float64 input and read the output dtype."""
+    layer = impl.dense(case.units, case.activation)
+    output, _ = impl.call(layer, case.x.astype(dtype))
+    got = impl.backend.dtype_name(output)
+    require(got == "float32", f"a {dtype} input gave a {got} output, expected float32")
+
+
+@contract(
+    "DENSE-ACTIVATION-BY-NAME",
+    area=AREA,
+    level=SHOULD,
+    statement="An activation given by name ('relu', ...) behaves exactly like the framework's activation function.",
+    rationale="Keras accepts activation names everywhere; a layer that only takes callables breaks "
+    "configs and models written for Keras.",
+    given={"case": strategies.dense_cases(2, 3)},
+)
+def check_activation_by_name(impl, case):
+    """Build one layer with activation=<name> and one with the callable; load the same weights; compare."""
+    by_name = impl.layer_class(case.units, activation=case.activation)
+    by_callable = impl.dense(case.units, case.activation)
+    for layer in (by_name, by_callable):
+        layer.build(case.x.shape)
+        layer.set_weights([case.kernel, case.bias])
+    _, a = impl.call(by_name, case.x)
+    _, b = impl.call(by_callable, case.x)
+    require(np.array_equal(a, b), f"activation={case.activation!r} and its callable give different outputs")

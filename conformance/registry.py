@@ -1,0 +1,148 @@
+"""The contract registry: the single source that tests, reports and docs read.
+
+A contract is a normative statement about Keras-style behaviour plus the check that decides it.
+Contracts are declared with the :func:`contract` decorator in ``conformance/contracts/<area>.py``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+MUST = "MUST"
+SHOULD = "SHOULD"
+LEVELS = (MUST, SHOULD)
+
+# Order in which areas appear in reports and docs: fundamentals first, so a reader meets the
+# cause (a broken build) before its consequences (broken training).
+AREAS = (
+    "lifecycle",
+    "shapes",
+    "numerics",
+    "gradients",
+    "sequential",
+    "devices",
+    "compile",
+    "training",
+    "validation",
+    "errors",
+)
+
+_ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+
+
+class NotApplicable(Exception):
+    """Raised by a check when the implementation lacks an optional feature the contract needs."""
+
+
+@dataclass(frozen=True)
+class Contract:
+    """One normative statement and the check that decides it.
+
+    Attributes:
+        id: stable, readable identifier such as ``DENSE-SHAPE-3D``; never reused for another meaning.
+        area: one of :data:`AREAS`.
+        level: ``MUST`` (every Keras-style implementation) or ``SHOULD`` (stricter reference behaviour).
+        statement: one normative sentence.
+        rationale: why the contract exists, and what breaks for users when it does not hold.
+        check: ``check(impl, **drawn)``; raises ``AssertionError`` on a violation and
+            :class:`NotApplicable` when the implementation lacks a needed optional feature.
+        given: hypothesis strategies by argument name; empty for a check that runs once.
+        per_device: run once per device of the device matrix.
+        requires: ``requires(impl, device)`` gives the reason the contract does not apply to ``impl``
+            on ``device`` (an optional feature it lacks), or ``None`` when it applies.
+    """
+
+    id: str
+    area: str
+    level: str
+    statement: str
+    rationale: str
+    check: Callable = field(repr=False, compare=False)
+    given: Mapping = field(default_factory=dict, repr=False, compare=False)
+    per_device: bool = False
+    requires: Callable | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def how_checked(self) -> str:
+        """The check's docstring: how the statement is decided, for docs and failure messages."""
+        doc = (self.check.__doc__ or "").strip()
+        return " ".join(doc.split())
+
+    @property
+    def is_property(self) -> bool:
+        return bool(self.given)
+
+
+_REGISTRY: dict[str, Contract] = {}
+
+
+def contract(id, *, area, level, statement, rationale, given=None, per_device=False, requires=None):
+    """Decorator: register ``check`` under ``id`` and return it unchanged."""
+    if not _ID_PATTERN.match(id):
+        raise ValueError(f"contract id must look like AREA-WHAT (upper case, dashes), got {id!r}")
+    if area not in AREAS:
+        raise ValueError(f"contract {id}: area must be one of {AREAS}, got {area!r}")
+    if level not in LEVELS:
+        raise ValueError(f"contract {id}: level must be one of {LEVELS}, got {level!r}")
+
+    def register(check):
+        if id in _REGISTRY:
+            raise ValueError(f"contract id {id!r} is registered twice")
+        _REGISTRY[id] = Contract(
+            id=id,
+            area=area,
+            level=level,
+            statement=statement,
+            rationale=rationale,
+            check=check,
+            given=dict(given or {}),
+            per_device=per_device,
+            requires=requires,
+        )
+        return check
+
+    return register
+
+
+def all_contracts() -> list[Contract]:
+    """Every registered contract, ordered by area then id."""
+    import conformance.contracts  # noqa: F401  (registers every area module)
+
+    return sorted(_REGISTRY.values(), key=lambda c: (AREAS.index(c.area), c.id))
+
+
+def get(contract_id: str) -> Contract:
+    all_contracts()
+    try:
+        return _REGISTRY[contract_id]
+    except KeyError:
+        raise KeyError(f"no contract with id {contract_id!r}") from None
+
+
+def select(patterns=None) -> list[Contract]:
+    """Contracts whose id or area matches any of ``patterns`` (shell wildcards, case-insensitive).
+
+    ``None`` or an empty list selects everything. A pattern that matches nothing is an error, so a
+    typo never turns into a silently empty run.
+    """
+    contracts = all_contracts()
+    if not patterns:
+        return contracts
+    chosen = []
+    for pattern in patterns:
+        pattern_upper = pattern.upper()
+        matched = [
+            c
+            for c in contracts
+            if fnmatch.fnmatchcase(c.id, pattern_upper) or c.area == pattern.lower()
+        ]
+        if not matched:
+            raise ValueError(
+                f"contracts: pattern {pattern!r} matches no contract id or area "
+                f"(areas: {', '.join(AREAS)})"
+            )
+        chosen.extend(c for c in matched if c not in chosen)
+    return [c for c in contracts if c in chosen]

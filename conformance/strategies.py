@@ -1,0 +1,118 @@
+"""Every hypothesis strategy the contracts draw from, named for what it draws.
+
+Values are bounded and finite, and small: a counterexample shrinks towards one row, one feature,
+one unit and zeros, which is what a person wants to read. Shapes stay small because the contracts
+are about semantics, not throughput.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+VALUE_BOUND = 2.0  # inputs and weights in [-2, 2]: large enough to saturate sigmoid/tanh, no overflow
+
+ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
+activations = st.sampled_from(ACTIVATIONS)
+smooth_activations = st.sampled_from(("linear", "sigmoid", "tanh", "softmax"))
+units = st.integers(1, 6)
+feature_sizes = st.integers(1, 6)
+batch_sizes = st.integers(1, 5)
+
+
+def float_arrays(shape, dtype=np.float32, bound=VALUE_BOUND):
+    """Arrays of ``shape`` with finite, normal values in [-bound, bound], exactly representable."""
+    width = 64 if np.dtype(dtype) == np.float64 else 32
+    elements = st.floats(-bound, bound, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+    return hnp.arrays(dtype, shape, elements=elements)
+
+
+def input_shapes(min_rank=2, max_rank=4, min_batch=1):
+    """Shapes ``(batch, ..., features)`` of rank ``min_rank..max_rank``."""
+    return st.tuples(
+        st.integers(min_batch, 5),
+        hnp.array_shapes(min_dims=min_rank - 2, max_dims=max_rank - 2, min_side=1, max_side=3)
+        if max_rank > 2
+        else st.just(()),
+        feature_sizes,
+    ).map(lambda parts: (parts[0], *parts[1], parts[2]))
+
+
+@dataclass
+class DenseCase:
+    """One drawn dense-layer example: input ``x``, ``units``, activation, and weights to load.
+
+    ``kernel``/``bias`` are ``None`` when the contract keeps the layer's own initial weights.
+    """
+
+    x: np.ndarray
+    units: int
+    activation: str | None
+    kernel: np.ndarray | None = None
+    bias: np.ndarray | None = None
+
+    def __repr__(self):
+        parts = [f"x={_short(self.x)}", f"units={self.units}", f"activation={self.activation!r}"]
+        if self.kernel is not None:
+            parts += [f"kernel={_short(self.kernel)}", f"bias={_short(self.bias)}"]
+        return f"DenseCase({', '.join(parts)})"
+
+
+def _short(array):
+    text = np.array2string(np.asarray(array), precision=8, separator=", ", threshold=64)
+    return f"np.array({text}, dtype='{array.dtype}')"
+
+
+@st.composite
+def dense_cases(draw, min_rank=2, max_rank=4, activation=activations, with_weights=True, dtype=np.float32):
+    """A :class:`DenseCase` with input of rank ``min_rank..max_rank`` and, optionally, weights."""
+    shape = draw(input_shapes(min_rank, max_rank), label="input shape")
+    n_units = draw(units, label="units")
+    act = draw(activation, label="activation")
+    x = draw(float_arrays(shape, dtype), label="x")
+    kernel = bias = None
+    if with_weights:
+        kernel = draw(float_arrays((shape[-1], n_units), dtype, bound=1.0), label="kernel")
+        bias = draw(float_arrays((n_units,), dtype, bound=1.0), label="bias")
+    return DenseCase(x, n_units, act, kernel, bias)
+
+
+@dataclass
+class StackCase:
+    """A drawn Sequential of dense layers: input ``x``, per-layer (units, activation, kernel, bias)."""
+
+    x: np.ndarray
+    layers: list
+
+    def __repr__(self):
+        inner = ", ".join(
+            f"(units={u}, activation={a!r}, kernel={_short(k)}, bias={_short(b)})" for u, a, k, b in self.layers
+        )
+        return f"StackCase(x={_short(self.x)}, layers=[{inner}])"
+
+
+@st.composite
+def stack_cases(draw, depth=st.integers(2, 3), activation=activations, min_rank=2, max_rank=3):
+    """A :class:`StackCase` of 2-3 dense layers on an input of rank 2-3."""
+    shape = draw(input_shapes(min_rank, max_rank), label="input shape")
+    layers, width = [], shape[-1]
+    for _ in range(draw(depth, label="depth")):
+        n_units = draw(units)
+        layers.append(
+            (
+                n_units,
+                draw(activation),
+                draw(float_arrays((width, n_units), bound=1.0)),
+                draw(float_arrays((n_units,), bound=1.0)),
+            )
+        )
+        width = n_units
+    return StackCase(draw(float_arrays(shape), label="x"), layers)
+
+
+def cotangents(shape):
+    """Upstream gradients ``dL/dy`` for an output of ``shape``."""
+    return float_arrays(shape, bound=1.0)
