@@ -224,7 +224,7 @@ def describe_mismatch(what, actual, expected: Interval, max_items=3) -> str:
     if not len(bad):
         return ""
     lines = [f"{what}: {len(bad)} of {actual.size} entries outside the float error bound"]
-    for index in map(tuple, bad[:max_items]):
+    for index in (tuple(int(i) for i in row) for row in bad[:max_items]):
         lines.append(
             f"  at {index}: actual {actual[index]!r}, expected {expected.center[index]!r} "
             f"± {SAFETY * expected.radius[index]:.3g}"
@@ -237,3 +237,254 @@ def assert_within(what, actual, expected: Interval):
     problem = describe_mismatch(what, actual, expected)
     if problem:
         raise AssertionError(problem)
+
+
+# -- Training: interval arithmetic for losses and optimizer steps --------------------------------
+#
+# A training step is a short chain of elementwise operations and reductions, so its oracle is the
+# same chain in float64 on :class:`Interval` values. Each operation adds the rounding of its own
+# float result, ``u * |result|`` (an IEEE operation is correctly rounded), plus the first-order
+# propagation of its inputs' radii; reductions of length ``n`` add ``gamma(n) * sum|terms|``, which
+# holds for any summation order. Constants that the framework rounds to ``dtype`` (a learning
+# rate, ``1 - beta_1``) enter with radius ``u * |value|``. The bounds are therefore derived per
+# step from the data, never chosen, and they stay sound across several steps because the radius of
+# a weight after step ``k`` is an input radius of step ``k + 1``.
+
+
+def rounded_constant(value, dtype) -> Interval:
+    """A Python constant as the framework holds it: ``value`` rounded once to ``dtype``."""
+    value = np.asarray(value, dtype=np.float64)
+    return Interval(value, unit_roundoff(dtype) * np.abs(value))
+
+
+def _rounded(center, radius, dtype, operations=1) -> Interval:
+    return Interval(center, radius + gamma(operations, dtype) * np.abs(center))
+
+
+def i_add(a: Interval, b: Interval, dtype) -> Interval:
+    return _rounded(a.center + b.center, a.radius + b.radius, dtype)
+
+
+def i_sub(a: Interval, b: Interval, dtype) -> Interval:
+    return _rounded(a.center - b.center, a.radius + b.radius, dtype)
+
+
+def i_mul(a: Interval, b: Interval, dtype) -> Interval:
+    center = a.center * b.center
+    return _rounded(center, np.abs(a.center) * b.radius + np.abs(b.center) * a.radius + a.radius * b.radius, dtype)
+
+
+def i_div(a: Interval, b: Interval, dtype) -> Interval:
+    center = a.center / b.center
+    floor = np.abs(b.center) - b.radius
+    if np.any(floor <= 0):
+        raise ValueError("oracle: divisor interval contains zero; the quotient is unbounded")
+    return _rounded(center, (a.radius + np.abs(center) * b.radius) / floor, dtype)
+
+
+def i_square(a: Interval, dtype) -> Interval:
+    return i_mul(a, a, dtype)
+
+
+def i_sqrt(a: Interval, dtype) -> Interval:
+    """``sqrt`` of a non-negative interval; the radius is the exact width of sqrt over it."""
+    center = np.sqrt(np.maximum(a.center, 0.0))
+    upper = np.sqrt(np.maximum(a.center + a.radius, 0.0)) - center
+    lower = center - np.sqrt(np.maximum(a.center - a.radius, 0.0))
+    return _rounded(center, np.maximum(upper, lower), dtype)
+
+
+def i_abs(a: Interval) -> Interval:
+    return Interval(np.abs(a.center), a.radius)  # |.| is exact and 1-Lipschitz
+
+
+def i_sum(a: Interval, axis, dtype) -> Interval:
+    """Sum over ``axis`` in any order: ``gamma(n) * sum|terms|`` plus the summed radii."""
+    n = a.center.shape[axis] if axis is not None else a.center.size
+    return Interval(
+        a.center.sum(axis=axis),
+        a.radius.sum(axis=axis) + gamma(max(n - 1, 1), dtype) * np.abs(a.center).sum(axis=axis),
+    )
+
+
+def i_mean(a: Interval, axis, dtype) -> Interval:
+    """Sum then divide by the count (the count is exact, the division rounds once)."""
+    n = a.center.shape[axis] if axis is not None else a.center.size
+    total = i_sum(a, axis, dtype)
+    return _rounded(total.center / n, total.radius / n, dtype)
+
+
+def i_matmul(a: Interval, b: Interval, dtype) -> Interval:
+    """``a @ b`` with errors in both factors (a dot product of length n: gamma(n) * |a||b|)."""
+    center = a.center @ b.center
+    radius = (
+        np.abs(a.center) @ b.radius
+        + a.radius @ np.abs(b.center)
+        + a.radius @ b.radius
+        + gamma(a.center.shape[-1], dtype) * (np.abs(a.center) @ np.abs(b.center))
+    )
+    return Interval(center, radius)
+
+
+# Keras's backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON] in crossentropies.
+CLIP_EPSILON = 1e-7
+
+
+def loss_per_sample(name, y_true, y_pred: Interval, dtype="float32") -> Interval:
+    """Per-sample loss (mean or sum over the last axis) of prediction ``y_pred`` against ``y_true``.
+
+    ``name`` is one of ``mse``, ``mae``, ``binary_crossentropy``, ``categorical_crossentropy``.
+    Crossentropies are bounded on the probability path; Keras may take the exact logits path
+    instead, which lies inside this (wider) interval when probabilities stay away from the clip.
+    """
+    target = Interval.exact(np.asarray(y_true, np.float64))
+    if name == "mse":
+        return i_mean(i_square(i_sub(y_pred, target, dtype), dtype), -1, dtype)
+    if name == "mae":
+        return i_mean(i_abs(i_sub(y_pred, target, dtype)), -1, dtype)
+    low, high = CLIP_EPSILON, 1.0 - CLIP_EPSILON
+    if name == "binary_crossentropy":
+        p = Interval(np.clip(y_pred.center, low, high), y_pred.radius)
+        q = Interval(1.0 - p.center, p.radius + unit_roundoff(dtype) * (1.0 - p.center))
+        terms = target.center * _log(p, dtype).center + (1 - target.center) * _log(q, dtype).center
+        radius = np.abs(target.center) * _log(p, dtype).radius + np.abs(1 - target.center) * _log(q, dtype).radius
+        return i_mean(_rounded(-terms, radius, dtype, 3), -1, dtype)
+    if name == "categorical_crossentropy":
+        p = Interval(np.clip(y_pred.center, low, high), y_pred.radius)
+        logs = _log(p, dtype)
+        return i_sum(_rounded(-target.center * logs.center, np.abs(target.center) * logs.radius, dtype), -1, dtype)
+    raise ValueError(f"oracle: unknown loss {name!r}; expected mse, mae, binary_crossentropy or categorical_crossentropy")
+
+
+def _log(p: Interval, dtype) -> Interval:
+    """``log`` over a positive interval: its width is at most radius / smallest value (+ libm ulps)."""
+    floor = np.maximum(p.center - p.radius, CLIP_EPSILON)
+    center = np.log(p.center)
+    return Interval(center, p.radius / floor + ACTIVATION_ULPS * unit_roundoff(dtype) * np.abs(center))
+
+
+def batch_loss(name, y_true, y_pred: Interval, dtype="float32") -> Interval:
+    """Keras's ``sum_over_batch_size`` reduction: the mean of the per-sample losses."""
+    return i_mean(loss_per_sample(name, y_true, y_pred, dtype), 0, dtype)
+
+
+def mse_output_gradient(y_true, y_pred: Interval, dtype="float32") -> Interval:
+    """``d mean_batch(mse) / d y_pred = 2 (y_pred - y_true) / (batch * units)``.
+
+    Frameworks backpropagate the two means as separate scalings; ``gamma(3)`` covers the
+    factor 2 and the two divisions in any order.
+    """
+    batch, units = y_pred.center.shape
+    residual = i_sub(y_pred, Interval.exact(np.asarray(y_true, np.float64)), dtype)
+    scale = 2.0 / (batch * units)
+    return _rounded(scale * residual.center, scale * residual.radius, dtype, 3)
+
+
+@dataclass
+class EpochTrace:
+    """What the SGD oracle predicts for one epoch: weights after it and each batch's pre-update loss."""
+
+    kernel: Interval
+    bias: Interval
+    batch_losses: list
+    batch_sizes: list
+    dtype: str = "float32"
+
+    @property
+    def epoch_loss(self) -> Interval:
+        """The batch-size-weighted mean of the per-batch losses, as Keras logs it."""
+        weighted = [i_mul(loss, Interval.exact(np.float64(size)), self.dtype) for loss, size in zip(self.batch_losses, self.batch_sizes)]
+        total = weighted[0]
+        for term in weighted[1:]:
+            total = i_add(total, term, self.dtype)
+        count = float(sum(self.batch_sizes))
+        return _rounded(total.center / count, total.radius / count, self.dtype)
+
+
+def batch_slices(num_samples: int, batch_size: int) -> list:
+    """``ceil(N / batch_size)`` consecutive slices; the last one may be partial."""
+    return [slice(start, min(start + batch_size, num_samples)) for start in range(0, num_samples, batch_size)]
+
+
+def sgd_mse_epoch(kernel, bias, x, y, learning_rate, batch_size, dtype="float32") -> EpochTrace:
+    """One unshuffled epoch of plain SGD on a linear dense layer with mean-squared error.
+
+    Each batch: ``z = x_b @ kernel + bias``, loss ``mean((z - y_b)^2)`` before the update, then
+    ``kernel -= lr * x_b^T dL/dz`` and ``bias -= lr * sum_b dL/dz``. ``kernel``/``bias`` may be
+    arrays or :class:`Interval` values (the output of an earlier epoch).
+    """
+    kernel = kernel if isinstance(kernel, Interval) else Interval.exact(kernel)
+    bias = bias if isinstance(bias, Interval) else Interval.exact(bias)
+    lr = rounded_constant(learning_rate, dtype)
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    losses, sizes = [], []
+    for rows in batch_slices(len(x), batch_size):
+        x_batch = Interval.exact(x[rows])
+        z = i_add(i_matmul(x_batch, kernel, dtype), bias, dtype)  # the bias broadcasts over rows
+        losses.append(batch_loss("mse", y[rows], z, dtype))
+        sizes.append(len(x[rows]))
+        upstream = mse_output_gradient(y[rows], z, dtype)
+        grad_kernel = i_matmul(Interval.exact(x[rows].T), upstream, dtype)
+        grad_bias = i_sum(upstream, 0, dtype)
+        kernel = i_sub(kernel, i_mul(lr, grad_kernel, dtype), dtype)
+        bias = i_sub(bias, i_mul(lr, grad_bias, dtype), dtype)
+    return EpochTrace(kernel, bias, losses, sizes, dtype)
+
+
+# Optimizer update rules, transcribed from Keras 3 (keras/src/optimizers/{sgd,rmsprop,adam}.py),
+# which tf_keras and the reference share. ``state`` holds the slot intervals between steps.
+
+
+def sgd_step(weight: Interval, gradient, state: dict, learning_rate, momentum=0.0, dtype="float32") -> Interval:
+    """SGD: ``m = momentum * m - lr * g; w += m``; without momentum ``w -= lr * g``."""
+    g = Interval.exact(gradient)
+    lr = rounded_constant(learning_rate, dtype)
+    if not momentum:
+        return i_sub(weight, i_mul(g, lr, dtype), dtype)
+    m = state.get("momentum", Interval.exact(np.zeros_like(weight.center)))
+    m = i_sub(i_mul(m, rounded_constant(momentum, dtype), dtype), i_mul(g, lr, dtype), dtype)
+    state["momentum"] = m
+    return i_add(weight, m, dtype)
+
+
+def rmsprop_step(weight: Interval, gradient, state: dict, learning_rate, rho=0.9, epsilon=1e-7, dtype="float32") -> Interval:
+    """RMSprop (no momentum, not centred): ``v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps)``."""
+    g = Interval.exact(gradient)
+    v = state.get("velocity", Interval.exact(np.zeros_like(weight.center)))
+    v = i_add(i_mul(rounded_constant(rho, dtype), v, dtype), i_mul(rounded_constant(1 - rho, dtype), i_square(g, dtype), dtype), dtype)
+    state["velocity"] = v
+    denominator = i_sqrt(i_add(v, rounded_constant(epsilon, dtype), dtype), dtype)
+    increment = i_div(i_mul(rounded_constant(learning_rate, dtype), g, dtype), denominator, dtype)
+    return i_sub(weight, increment, dtype)
+
+
+def adam_step(weight: Interval, gradient, state: dict, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, dtype="float32") -> Interval:
+    """Adam as Keras writes it: bias correction folded into ``alpha``, ``eps`` added to ``sqrt(v)``.
+
+    ``t = iterations + 1; alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t);``
+    ``m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2); w -= m alpha / (sqrt(v) + eps)``.
+    """
+    g = Interval.exact(gradient)
+    step = state.get("iterations", 0) + 1
+    state["iterations"] = step
+    zeros = Interval.exact(np.zeros_like(weight.center))
+    m, v = state.get("momentum", zeros), state.get("velocity", zeros)
+    # beta^t via pow in dtype: libm-quality, budgeted like an activation.
+    powers = [
+        Interval(np.float64(beta) ** step, ACTIVATION_ULPS * unit_roundoff(dtype) * np.float64(beta) ** step + step * unit_roundoff(dtype) * np.float64(beta) ** step)
+        for beta in (beta_1, beta_2)
+    ]
+    one = Interval.exact(np.float64(1.0))
+    alpha = i_div(
+        i_mul(rounded_constant(learning_rate, dtype), i_sqrt(i_sub(one, powers[1], dtype), dtype), dtype),
+        i_sub(one, powers[0], dtype),
+        dtype,
+    )
+    m = i_add(m, i_mul(i_sub(g, m, dtype), rounded_constant(1 - beta_1, dtype), dtype), dtype)
+    v = i_add(v, i_mul(i_sub(i_square(g, dtype), v, dtype), rounded_constant(1 - beta_2, dtype), dtype), dtype)
+    state["momentum"], state["velocity"] = m, v
+    increment = i_div(i_mul(m, alpha, dtype), i_add(i_sqrt(v, dtype), rounded_constant(epsilon, dtype), dtype), dtype)
+    return i_sub(weight, increment, dtype)
+
+
+OPTIMIZER_STEPS = {"sgd": sgd_step, "rmsprop": rmsprop_step, "adam": adam_step}

@@ -98,6 +98,15 @@ class Implementation:
                 self._float64 = False
         return self._float64
 
+    def float64_computes_in_float64(self) -> bool:
+        """Whether a float64 layer really computes in float64: 1.1 * 1.0 must come out as the
+        float64 1.1, not the float32 1.1 widened (Keras 3's torch matmul does the latter)."""
+        layer = self.dense(1, dtype="float64")
+        layer.build((1, 1))
+        layer.set_weights([np.array([[1.1]]), np.array([0.0])])
+        _, output = self.call(layer, np.array([[1.0]]))
+        return output.dtype == np.float64 and float(output[0, 0]) == 1.1
+
     def weight_dtype_of(self, layer, input_shape):
         layer.build(input_shape)
         return self.backend.dtype_name(layer.weights[0])

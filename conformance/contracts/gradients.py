@@ -136,8 +136,16 @@ FD_RTOL = 1e-6
 FD_DIRECTIONS = 3
 
 
-def _requires_float64(impl, device):
+def requires_float64(impl, device):
+    """Why float64 contracts do not apply to ``impl`` (``None`` when they do)."""
     return None if impl.supports_float64() else f"{impl.layer_name} cannot be built in float64"
+
+
+def _requires_precise_float64(impl, device):
+    reason = requires_float64(impl, device)
+    if reason is None and not impl.float64_computes_in_float64():
+        reason = "a float64 layer computes at float32 precision (see DENSE-FLOAT64-PRECISION)"
+    return reason
 
 
 @contract(
@@ -149,7 +157,7 @@ def _requires_float64(impl, device):
     "pass differentiates the forward pass the layer actually computes (custom gradients, fused ops).",
     given={"example": _vjp_cases(dtype=np.float64), "direction_seed": st.integers(0, 2**16)},
     per_device=True,
-    requires=_requires_float64,
+    requires=_requires_precise_float64,
 )
 def check_finite_difference(impl, example, direction_seed):
     """For 3 random unit directions v over (x, kernel, bias): (L(p + h v) - L(p - h v)) / 2h against <grad, v>,

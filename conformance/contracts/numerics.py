@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from conformance import oracles, strategies
 from conformance.contracts._setup import loaded_dense, params_of, require
+from conformance.contracts.gradients import requires_float64
 from conformance.registry import MUST, SHOULD, contract
 
 AREA = "numerics"
@@ -100,3 +101,24 @@ def check_activation_by_name(impl, case):
     _, a = impl.call(by_name, case.x)
     _, b = impl.call(by_callable, case.x)
     require(np.array_equal(a, b), f"activation={case.activation!r} and its callable give different outputs")
+
+
+@contract(
+    "DENSE-FLOAT64-PRECISION",
+    area=AREA,
+    level=SHOULD,
+    statement="A layer built with dtype='float64' computes in float64: its output equals the float64 oracle "
+    "within the float64 error bound.",
+    rationale="float64 is what gradient checks and scientific users rely on; a layer that stores float64 "
+    "weights but multiplies in float32 returns float64 tensors with float32 accuracy, silently.",
+    given={"case": strategies.dense_cases(2, 3, dtype=np.float64)},
+    per_device=True,
+    requires=requires_float64,
+)
+def check_float64_precision(impl, case):
+    """Load float64 weights, call on a float64 input, compare with the oracle's float64 bound."""
+    layer = loaded_dense(impl, case, dtype="float64")
+    _, output = impl.call(layer, case.x)
+    require(output.dtype == np.float64, f"a float64 layer returned {output.dtype}")
+    expected = oracles.forward([params_of(impl, layer, case.activation)], case.x, dtype="float64")
+    oracles.assert_within("output of float64 dense layer", output, expected)
