@@ -1,0 +1,164 @@
+"""Losses with Keras's `sum_over_batch_size` reduction and crossentropy numerics.
+
+Each per-sample function maps `(y_true, y_pred)` to one value per sample. A
+`Loss` object reduces those to `sum(sample_weight * values) / num_values`.
+"""
+import tensorflow as tf
+
+EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [eps, 1 - eps]
+
+
+def same_rank(y_true, y_pred):
+    """Squeezes or expands a trailing dim of size 1 so both have the same rank (as Keras)."""
+    true_rank, pred_rank = y_true.shape.rank, y_pred.shape.rank
+    if pred_rank == true_rank + 1 and y_pred.shape[-1] == 1:
+        if true_rank == 1:
+            y_true = tf.expand_dims(y_true, -1)
+        else:
+            y_pred = tf.squeeze(y_pred, -1)
+    if true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
+        if pred_rank == 1:
+            y_pred = tf.expand_dims(y_pred, -1)
+        else:
+            y_true = tf.squeeze(y_true, -1)
+    return y_true, y_pred
+
+
+def _logits_behind(output, op_type):
+    """Returns the logits of a traced sigmoid/softmax output, else None.
+
+    Keras computes crossentropy from the logits when it can see them in the graph,
+    which avoids clipping; matching its numbers means doing the same.
+    """
+    if not tf.executing_eagerly() and hasattr(output, "op") and output.op.type == op_type:
+        return output.op.inputs[0]
+    return None
+
+
+def mean_squared_error(y_true, y_pred):
+    """Returns `mean(square(y_true - y_pred), axis=-1)`."""
+    y_true, y_pred = same_rank(tf.cast(y_true, y_pred.dtype), y_pred)
+    return tf.reduce_mean(tf.square(y_true - y_pred), axis=-1)
+
+
+def mean_absolute_error(y_true, y_pred):
+    """Returns `mean(abs(y_true - y_pred), axis=-1)`."""
+    y_true, y_pred = same_rank(tf.cast(y_true, y_pred.dtype), y_pred)
+    return tf.reduce_mean(tf.abs(y_true - y_pred), axis=-1)
+
+
+def binary_crossentropy(y_true, y_pred, from_logits=False):
+    """Returns `mean(-(t log p + (1 - t) log(1 - p)), axis=-1)`."""
+    y_true, y_pred = same_rank(tf.cast(y_true, y_pred.dtype), y_pred)
+    logits = y_pred if from_logits else _logits_behind(y_pred, "Sigmoid")
+    if logits is not None:
+        values = tf.nn.sigmoid_cross_entropy_with_logits(labels=y_true, logits=logits)
+    else:
+        p = tf.clip_by_value(y_pred, EPSILON, 1.0 - EPSILON)
+        values = -(y_true * tf.math.log(p) + (1 - y_true) * tf.math.log(1 - p))
+    return tf.reduce_mean(values, axis=-1)
+
+
+def categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """Returns `-sum(t * log p, axis=-1)` for one-hot (or soft) targets."""
+    y_true, y_pred = same_rank(tf.cast(y_true, y_pred.dtype), y_pred)
+    logits = y_pred if from_logits else _logits_behind(y_pred, "Softmax")
+    if logits is not None:
+        return tf.nn.softmax_cross_entropy_with_logits(labels=y_true, logits=logits)
+    p = y_pred / tf.reduce_sum(y_pred, axis=-1, keepdims=True)
+    p = tf.clip_by_value(p, EPSILON, 1.0 - EPSILON)
+    return -tf.reduce_sum(y_true * tf.math.log(p), axis=-1)
+
+
+def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
+    """Returns `-log p[label]` for integer class labels."""
+    y_true = tf.cast(y_true, tf.int64)
+    if y_true.shape.rank == y_pred.shape.rank and y_true.shape[-1] == 1:
+        y_true = tf.squeeze(y_true, -1)
+    logits = y_pred if from_logits else _logits_behind(y_pred, "Softmax")
+    if logits is None:
+        logits = tf.math.log(tf.clip_by_value(y_pred, EPSILON, 1.0 - EPSILON))
+    return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y_true, logits=logits)
+
+
+class Loss:
+    """Callable `loss(y_true, y_pred, sample_weight=None)` returning a scalar.
+
+    The scalar is `sum(sample_weight * per_sample) / num_samples`, Keras's
+    `sum_over_batch_size` reduction (the weights do not change the divisor).
+    """
+
+    def __init__(self, fn, name, **fn_kwargs):
+        self.fn, self.name, self.fn_kwargs = fn, name, fn_kwargs
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        y_pred = tf.cast(y_pred, tf.float32)  # Keras losses compute in floatx
+        y_true, y_pred = same_rank(tf.cast(y_true, tf.float32), y_pred)
+        values = self.fn(y_true, y_pred, **self.fn_kwargs)
+        if sample_weight is not None:
+            weights = tf.cast(sample_weight, values.dtype)
+            values, weights = same_rank(values, weights)
+            values = values * weights
+        return tf.math.divide_no_nan(tf.reduce_sum(values), tf.cast(tf.size(values), values.dtype))
+
+
+class MeanSquaredError(Loss):
+    """Mean of squared differences over the last axis, averaged over the batch."""
+
+    def __init__(self, name="mean_squared_error"):
+        super().__init__(mean_squared_error, name)
+
+
+class MeanAbsoluteError(Loss):
+    """Mean of absolute differences over the last axis, averaged over the batch."""
+
+    def __init__(self, name="mean_absolute_error"):
+        super().__init__(mean_absolute_error, name)
+
+
+class BinaryCrossentropy(Loss):
+    """Binary crossentropy for 0/1 targets and probabilities (or logits)."""
+
+    def __init__(self, from_logits=False, name="binary_crossentropy"):
+        super().__init__(binary_crossentropy, name, from_logits=from_logits)
+
+
+class CategoricalCrossentropy(Loss):
+    """Crossentropy for one-hot targets and class probabilities (or logits)."""
+
+    def __init__(self, from_logits=False, name="categorical_crossentropy"):
+        super().__init__(categorical_crossentropy, name, from_logits=from_logits)
+
+
+class SparseCategoricalCrossentropy(Loss):
+    """Crossentropy for integer targets and class probabilities (or logits)."""
+
+    def __init__(self, from_logits=False, name="sparse_categorical_crossentropy"):
+        super().__init__(sparse_categorical_crossentropy, name, from_logits=from_logits)
+
+
+_BY_NAME = {
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+}
+_BY_NAME.update({cls.__name__: cls for cls in set(_BY_NAME.values())})
+
+
+def get(identifier):
+    """Returns a `Loss` for a name, a `Loss` instance or a `(y_true, y_pred)` callable.
+
+    Raises:
+        ValueError: `identifier` is a name that is not a known loss.
+    """
+    if isinstance(identifier, str):
+        if identifier not in _BY_NAME:
+            raise ValueError(f"Unknown loss: loss={identifier!r}; known: {sorted(_BY_NAME)}")
+        return _BY_NAME[identifier]()
+    if isinstance(identifier, Loss):
+        return identifier
+    if callable(identifier):
+        return Loss(identifier, getattr(identifier, "__name__", "loss"))
+    raise TypeError(f"loss must be a name, a Loss or a callable, got {identifier!r}")

@@ -1,0 +1,165 @@
+"""Metrics: running (optionally weighted) means of per-sample values, as in Keras."""
+import tensorflow as tf
+
+from reference import losses
+
+
+def binary_accuracy(y_true, y_pred, threshold=0.5):
+    """Returns 1.0 where `(y_pred > threshold) == y_true`, else 0.0."""
+    y_true, y_pred = losses.same_rank(tf.convert_to_tensor(y_true), tf.convert_to_tensor(y_pred))
+    y_pred = tf.cast(y_pred > threshold, y_true.dtype)
+    return tf.cast(tf.equal(y_true, y_pred), tf.float32)
+
+
+def categorical_accuracy(y_true, y_pred):
+    """Returns 1.0 where `argmax(y_pred) == argmax(y_true)` over the last axis."""
+    return tf.cast(tf.equal(tf.argmax(y_true, axis=-1), tf.argmax(y_pred, axis=-1)), tf.float32)
+
+
+def sparse_categorical_accuracy(y_true, y_pred):
+    """Returns 1.0 where `argmax(y_pred)` equals the integer label."""
+    y_pred = tf.convert_to_tensor(y_pred)
+    y_true = tf.cast(y_true, y_pred.dtype)
+    if y_true.shape.rank == y_pred.shape.rank and y_true.shape[-1] == 1:
+        y_true = tf.squeeze(y_true, -1)
+    return tf.cast(tf.equal(y_true, tf.cast(tf.argmax(y_pred, axis=-1), y_pred.dtype)),
+                   tf.float32)
+
+
+def accuracy(y_true, y_pred):
+    """Returns 1.0 where `y_pred == y_true` exactly (for already-decoded labels)."""
+    y_pred = tf.convert_to_tensor(y_pred)
+    y_true, y_pred = losses.same_rank(tf.cast(y_true, y_pred.dtype), y_pred)
+    return tf.cast(tf.equal(y_true, y_pred), tf.float32)
+
+
+class Mean:
+    """Running weighted mean: `result() = sum(w * value) / sum(w)`.
+
+    `update_state(values, sample_weight=None)` first averages `values` over
+    every axis but the first, so each sample counts once.
+    """
+
+    def __init__(self, name="mean"):
+        self.name = name
+        self.total = tf.Variable(0.0, trainable=False, name=f"{name}/total")
+        self.count = tf.Variable(0.0, trainable=False, name=f"{name}/count")
+
+    def update_state(self, values, sample_weight=None):
+        values = tf.cast(values, tf.float32)
+        if values.shape.rank > 1:
+            values = tf.reduce_mean(values, axis=list(range(1, values.shape.rank)))
+        if sample_weight is None:
+            self.count.assign_add(tf.cast(tf.size(values), tf.float32))
+        else:
+            sample_weight = tf.broadcast_to(tf.cast(sample_weight, tf.float32), tf.shape(values))
+            values = values * sample_weight
+            self.count.assign_add(tf.reduce_sum(sample_weight))
+        self.total.assign_add(tf.reduce_sum(values))
+
+    def result(self):
+        """Returns the current mean as a scalar tensor (0 before any update)."""
+        return tf.math.divide_no_nan(self.total, self.count)
+
+    def reset_state(self):
+        """Forgets every update."""
+        self.total.assign(0.0)
+        self.count.assign(0.0)
+
+
+class MeanMetricWrapper(Mean):
+    """Running mean of `fn(y_true, y_pred)` over all samples seen."""
+
+    def __init__(self, fn, name):
+        super().__init__(name)
+        self.fn = fn
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        super().update_state(self.fn(y_true, y_pred), sample_weight)
+
+
+class Accuracy(MeanMetricWrapper):
+    """Fraction of predictions exactly equal to the targets."""
+
+    def __init__(self, name="accuracy"):
+        super().__init__(accuracy, name)
+
+
+class BinaryAccuracy(MeanMetricWrapper):
+    """Fraction of predictions on the right side of `threshold` (default 0.5)."""
+
+    def __init__(self, name="binary_accuracy", threshold=0.5):
+        super().__init__(lambda t, p: binary_accuracy(t, p, threshold), name)
+
+
+class CategoricalAccuracy(MeanMetricWrapper):
+    """Fraction of samples whose argmax matches the one-hot target."""
+
+    def __init__(self, name="categorical_accuracy"):
+        super().__init__(categorical_accuracy, name)
+
+
+class SparseCategoricalAccuracy(MeanMetricWrapper):
+    """Fraction of samples whose argmax matches the integer target."""
+
+    def __init__(self, name="sparse_categorical_accuracy"):
+        super().__init__(sparse_categorical_accuracy, name)
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    """Mean of squared differences over all samples."""
+
+    def __init__(self, name="mean_squared_error"):
+        super().__init__(losses.mean_squared_error, name)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    """Mean of absolute differences over all samples."""
+
+    def __init__(self, name="mean_absolute_error"):
+        super().__init__(losses.mean_absolute_error, name)
+
+
+_BY_NAME = {
+    "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
+    "sparse_categorical_accuracy": SparseCategoricalAccuracy,
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+}
+_BY_NAME.update({cls.__name__: cls for cls in set(_BY_NAME.values())}, Accuracy=Accuracy)
+
+
+def check(identifier):
+    """Raises unless `identifier` names a metric, is a metric object or a callable."""
+    if isinstance(identifier, str):
+        if identifier.lower() not in ("accuracy", "acc") and identifier not in _BY_NAME:
+            raise ValueError(f"Unknown metric: metrics entry {identifier!r}; known: "
+                             f"{['accuracy', 'acc'] + sorted(_BY_NAME)}")
+    elif not (isinstance(identifier, Mean) or callable(identifier)):
+        raise TypeError(f"metrics entries must be names, metric objects or callables, "
+                        f"got {identifier!r}")
+
+
+def get(identifier, y_true_shape, y_pred_shape, loss=None):
+    """Returns a metric object; `"accuracy"` is resolved from the shapes as Keras does.
+
+    Binary when the output has one unit (or the loss is binary crossentropy);
+    sparse categorical when the targets have one dimension fewer (or a last
+    dimension of 1 against several outputs); categorical otherwise.
+    """
+    check(identifier)
+    if isinstance(identifier, Mean):
+        return identifier
+    if not isinstance(identifier, str):
+        return MeanMetricWrapper(identifier, getattr(identifier, "__name__", "metric"))
+    if identifier.lower() not in ("accuracy", "acc"):
+        metric = _BY_NAME[identifier]()
+    elif y_pred_shape[-1] == 1 or isinstance(loss, losses.BinaryCrossentropy):
+        metric = BinaryAccuracy()
+    elif len(y_true_shape) < len(y_pred_shape) or (y_true_shape[-1] == 1 and y_pred_shape[-1] > 1):
+        metric = SparseCategoricalAccuracy()
+    else:
+        metric = CategoricalAccuracy()
+    metric.name = identifier
+    return metric
+
