@@ -42,6 +42,13 @@ def gamma(n: int, dtype) -> float:
     return nu / (1 - nu)
 
 
+def rounding_error(n: int, magnitude, dtype):
+    """Bound on the error of ``n`` roundings on terms of total ``magnitude``: ``gamma(n) * magnitude``
+    plus ``n`` times the smallest normal number, because products may underflow and CPUs flush
+    subnormal results to zero (TensorFlow on x86 does)."""
+    return gamma(n, dtype) * magnitude + n * float(np.finfo(np.dtype(dtype)).tiny)
+
+
 @dataclass
 class Interval:
     """``center ± radius`` elementwise, in float64."""
@@ -65,7 +72,7 @@ def _matmul(a: Interval, w: np.ndarray, dtype) -> Interval:
     """``a @ w`` where ``w`` holds exact values and ``a`` carries its error."""
     contracted = w.shape[0]
     center = a.center @ w
-    radius = np.abs(a.radius) @ np.abs(w) + gamma(contracted, dtype) * (np.abs(a.center) @ np.abs(w))
+    radius = np.abs(a.radius) @ np.abs(w) + rounding_error(contracted, np.abs(a.center) @ np.abs(w), dtype)
     return Interval(center, radius)
 
 
@@ -169,7 +176,7 @@ def forward(layers, x, dtype="float32") -> Interval:
 
 def _add_bias(z: Interval, bias, dtype) -> Interval:
     center = z.center + bias
-    return Interval(center, z.radius + unit_roundoff(dtype) * np.abs(center))
+    return Interval(center, z.radius + rounding_error(1, np.abs(center), dtype))
 
 
 @dataclass
@@ -201,13 +208,13 @@ def vjp(layers, x, cotangent, dtype="float32") -> Gradients:
         a = inputs[index]
         grad_kernel = Interval(
             a.center.T @ g.center,
-            gamma(rows, dtype) * (np.abs(a.center).T @ np.abs(g.center))
+            rounding_error(rows, np.abs(a.center).T @ np.abs(g.center), dtype)
             + np.abs(a.center).T @ g.radius
             + a.radius.T @ (np.abs(g.center) + g.radius),
         )
         grad_bias = Interval(
             g.center.sum(axis=0),
-            gamma(rows, dtype) * np.abs(g.center).sum(axis=0) + g.radius.sum(axis=0),
+            rounding_error(rows, np.abs(g.center).sum(axis=0), dtype) + g.radius.sum(axis=0),
         )
         weights[:0] = [grad_kernel, grad_bias]
         upstream = _matmul(g, p.kernel.T, dtype)
@@ -258,7 +265,7 @@ def rounded_constant(value, dtype) -> Interval:
 
 
 def _rounded(center, radius, dtype, operations=1) -> Interval:
-    return Interval(center, radius + gamma(operations, dtype) * np.abs(center))
+    return Interval(center, radius + rounding_error(operations, np.abs(center), dtype))
 
 
 def i_add(a: Interval, b: Interval, dtype) -> Interval:
@@ -303,7 +310,7 @@ def i_sum(a: Interval, axis, dtype) -> Interval:
     n = a.center.shape[axis] if axis is not None else a.center.size
     return Interval(
         a.center.sum(axis=axis),
-        a.radius.sum(axis=axis) + gamma(max(n - 1, 1), dtype) * np.abs(a.center).sum(axis=axis),
+        a.radius.sum(axis=axis) + rounding_error(max(n - 1, 1), np.abs(a.center).sum(axis=axis), dtype),
     )
 
 
@@ -321,7 +328,7 @@ def i_matmul(a: Interval, b: Interval, dtype) -> Interval:
         np.abs(a.center) @ b.radius
         + a.radius @ np.abs(b.center)
         + a.radius @ b.radius
-        + gamma(a.center.shape[-1], dtype) * (np.abs(a.center) @ np.abs(b.center))
+        + rounding_error(a.center.shape[-1], np.abs(a.center) @ np.abs(b.center), dtype)
     )
     return Interval(center, radius)
 
@@ -363,9 +370,12 @@ def _log(p: Interval, dtype) -> Interval:
     return Interval(center, p.radius / floor + ACTIVATION_ULPS * unit_roundoff(dtype) * np.abs(center))
 
 
-def batch_loss(name, y_true, y_pred: Interval, dtype="float32") -> Interval:
-    """Keras's ``sum_over_batch_size`` reduction: the mean of the per-sample losses."""
-    return i_mean(loss_per_sample(name, y_true, y_pred, dtype), 0, dtype)
+def batch_loss(name, y_true, y_pred: Interval, dtype="float32", sample_weight=None) -> Interval:
+    """Keras's ``sum_over_batch_size`` reduction: ``sum(sample_weight * loss) / batch``."""
+    per_sample = loss_per_sample(name, y_true, y_pred, dtype)
+    if sample_weight is not None:
+        per_sample = i_mul(per_sample, Interval.exact(np.asarray(sample_weight, np.float64)), dtype)
+    return i_mean(per_sample, 0, dtype)
 
 
 def mse_output_gradient(y_true, y_pred: Interval, dtype="float32") -> Interval:
@@ -406,29 +416,35 @@ def batch_slices(num_samples: int, batch_size: int) -> list:
     return [slice(start, min(start + batch_size, num_samples)) for start in range(0, num_samples, batch_size)]
 
 
-def sgd_mse_epoch(kernel, bias, x, y, learning_rate, batch_size, dtype="float32") -> EpochTrace:
-    """One unshuffled epoch of plain SGD on a linear dense layer with mean-squared error.
+def dense_mse_epoch(kernel, bias, x, y, batch_size, step, states=None, dtype="float32") -> EpochTrace:
+    """One unshuffled epoch on a linear dense layer with mean-squared error.
 
-    Each batch: ``z = x_b @ kernel + bias``, loss ``mean((z - y_b)^2)`` before the update, then
-    ``kernel -= lr * x_b^T dL/dz`` and ``bias -= lr * sum_b dL/dz``. ``kernel``/``bias`` may be
-    arrays or :class:`Interval` values (the output of an earlier epoch).
+    Each batch: ``z = x_b @ kernel + bias``, the loss ``mean((z - y_b)^2)`` before the update, the
+    gradients ``x_b^T dL/dz`` and ``sum_b dL/dz``, then ``step(weight, gradient, state)`` (one of
+    the optimizer rules below with its hyperparameters bound). ``kernel``/``bias`` may be arrays or
+    the :class:`Interval` weights of an earlier epoch; ``states`` carries the optimizer slots
+    between epochs (one dict per weight, updated in place).
     """
     kernel = kernel if isinstance(kernel, Interval) else Interval.exact(kernel)
     bias = bias if isinstance(bias, Interval) else Interval.exact(bias)
-    lr = rounded_constant(learning_rate, dtype)
+    states = [{}, {}] if states is None else states
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     losses, sizes = [], []
     for rows in batch_slices(len(x), batch_size):
-        x_batch = Interval.exact(x[rows])
-        z = i_add(i_matmul(x_batch, kernel, dtype), bias, dtype)  # the bias broadcasts over rows
+        z = dense_forward(kernel, bias, x[rows], dtype)
         losses.append(batch_loss("mse", y[rows], z, dtype))
         sizes.append(len(x[rows]))
         upstream = mse_output_gradient(y[rows], z, dtype)
         grad_kernel = i_matmul(Interval.exact(x[rows].T), upstream, dtype)
         grad_bias = i_sum(upstream, 0, dtype)
-        kernel = i_sub(kernel, i_mul(lr, grad_kernel, dtype), dtype)
-        bias = i_sub(bias, i_mul(lr, grad_bias, dtype), dtype)
+        kernel = step(kernel, grad_kernel, states[0])
+        bias = step(bias, grad_bias, states[1])
     return EpochTrace(kernel, bias, losses, sizes, dtype)
+
+
+def dense_forward(kernel: Interval, bias: Interval, x, dtype="float32") -> Interval:
+    """``x @ kernel + bias`` for weights that carry an error (the output of a training oracle)."""
+    return i_add(i_matmul(Interval.exact(np.asarray(x, np.float64)), kernel, dtype), bias, dtype)
 
 
 # Optimizer update rules, transcribed from Keras 3 (keras/src/optimizers/{sgd,rmsprop,adam}.py),
@@ -437,7 +453,7 @@ def sgd_mse_epoch(kernel, bias, x, y, learning_rate, batch_size, dtype="float32"
 
 def sgd_step(weight: Interval, gradient, state: dict, learning_rate, momentum=0.0, dtype="float32") -> Interval:
     """SGD: ``m = momentum * m - lr * g; w += m``; without momentum ``w -= lr * g``."""
-    g = Interval.exact(gradient)
+    g = gradient if isinstance(gradient, Interval) else Interval.exact(gradient)
     lr = rounded_constant(learning_rate, dtype)
     if not momentum:
         return i_sub(weight, i_mul(g, lr, dtype), dtype)
@@ -449,7 +465,7 @@ def sgd_step(weight: Interval, gradient, state: dict, learning_rate, momentum=0.
 
 def rmsprop_step(weight: Interval, gradient, state: dict, learning_rate, rho=0.9, epsilon=1e-7, dtype="float32") -> Interval:
     """RMSprop (no momentum, not centred): ``v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps)``."""
-    g = Interval.exact(gradient)
+    g = gradient if isinstance(gradient, Interval) else Interval.exact(gradient)
     v = state.get("velocity", Interval.exact(np.zeros_like(weight.center)))
     v = i_add(i_mul(rounded_constant(rho, dtype), v, dtype), i_mul(rounded_constant(1 - rho, dtype), i_square(g, dtype), dtype), dtype)
     state["velocity"] = v
@@ -464,7 +480,7 @@ def adam_step(weight: Interval, gradient, state: dict, learning_rate, beta_1=0.9
     ``t = iterations + 1; alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t);``
     ``m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2); w -= m alpha / (sqrt(v) + eps)``.
     """
-    g = Interval.exact(gradient)
+    g = gradient if isinstance(gradient, Interval) else Interval.exact(gradient)
     step = state.get("iterations", 0) + 1
     state["iterations"] = step
     zeros = Interval.exact(np.zeros_like(weight.center))

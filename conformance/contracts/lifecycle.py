@@ -110,9 +110,11 @@ def check_explicit_build(impl, shape, units):
     given={"shape": strategies.input_shapes(2, 4), "units": strategies.units},
 )
 def check_weight_layout(impl, shape, units):
-    """Build on `shape` and read weights, trainable_weights and the weight shapes."""
+    """Build with the full input shape (what a first call passes) and read weights, trainable_weights
+    and the weight shapes; building without calling lets a wrong layout be reported as one instead of
+    as the matmul error it would cause."""
     layer = impl.dense(units)
-    layer(impl.backend.tensor(np.zeros(shape, np.float32)))
+    layer.build(shape)
     shapes = [tuple(w.shape) for w in layer.weights]
     require(shapes == [(shape[-1], units), (units,)], f"weight shapes {shapes}, expected [{(shape[-1], units)}, {(units,)}]")
     require(

@@ -1,0 +1,94 @@
+"""How long the conformance suite takes, and how much of that is the kit rather than the framework.
+
+    python benchmarks/bench_suite.py [--impl reference] [--areas layer|all] [--profiles quick default]
+
+For each profile it runs the selected contracts once (after a warm-up run that pays for imports and
+graph tracing) and prints the wall time. While the suite runs, a sampling thread looks at the main
+thread's stack every millisecond: a sample whose stack passes through the framework (tensorflow,
+keras, tf_keras, torch, jax, reference) counts as framework time, any other sample as kit time
+(hypothesis drawing, oracles, bookkeeping). The kit's overhead is reported as kit / framework.
+Ratios, not absolute times, are what to compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from conformance import adapters, registry, runner  # noqa: E402
+
+LAYER_AREAS = ["lifecycle", "shapes", "numerics", "gradients", "sequential", "devices"]
+FRAMEWORK_PACKAGES = ("tensorflow", "keras", "tf_keras", "torch", "jax", "jaxlib", "reference")
+
+
+class StackSampler:
+    """Counts main-thread samples inside and outside framework code."""
+
+    def __init__(self, interval=0.001):
+        self.interval = interval
+        self.framework = 0
+        self.kit = 0
+        self._stop = threading.Event()
+        self._main = threading.main_thread().ident
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _in_framework(self, frame) -> bool:
+        while frame is not None:
+            path = frame.f_code.co_filename
+            if any(f"{os.sep}{package}{os.sep}" in path for package in FRAMEWORK_PACKAGES):
+                return True
+            frame = frame.f_back
+        return False
+
+    def _sample(self):
+        while not self._stop.wait(self.interval):
+            frame = sys._current_frames().get(self._main)
+            if frame is None:
+                continue
+            if self._in_framework(frame):
+                self.framework += 1
+            else:
+                self.kit += 1
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--impl", default="reference")
+    parser.add_argument("--areas", default="layer", choices=("layer", "all"))
+    parser.add_argument("--profiles", nargs="+", default=["quick", "default"])
+    parser.add_argument("--seed", type=int, default=12345)
+    args = parser.parse_args(argv)
+
+    impl = adapters.load(args.impl)
+    contracts = registry.select(LAYER_AREAS if args.areas == "layer" else None)
+    runner.run(impl, contracts, profile="quick", seed=args.seed)  # warm-up: imports, tracing
+    print(f"{args.impl}: {len(contracts)} contracts ({args.areas}), devices {runner.device_matrix(impl)}")
+    print(f"{'profile':<10}{'wall s':>10}{'framework %':>14}{'kit/framework':>15}{'failed':>8}")
+    for profile in args.profiles:
+        started = time.perf_counter()
+        with StackSampler() as sampler:
+            results = runner.run(impl, contracts, profile=profile, seed=args.seed)
+        wall = time.perf_counter() - started
+        total = max(1, sampler.framework + sampler.kit)
+        overhead = sampler.kit / max(1, sampler.framework)
+        failed = runner.counts(results)["failed"]
+        print(f"{profile:<10}{wall:>10.1f}{100 * sampler.framework / total:>13.0f}%{overhead:>14.0%}{failed:>8}")
+
+
+if __name__ == "__main__":
+    main()

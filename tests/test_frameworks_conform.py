@@ -1,0 +1,66 @@
+"""Keras 3, tf_keras, the book's SimpleDense and the reference pass every MUST layer contract; their
+SHOULD findings are pinned so that a change in either the kit or a framework is noticed."""
+
+import importlib
+
+import pytest
+
+from conformance import adapters, registry, runner
+
+LAYER_AREAS = ["lifecycle", "shapes", "numerics", "gradients", "sequential", "devices"]
+SEED = 20240611
+
+# (impl, layer) -> the SHOULD contracts it is known to fail. The book's SimpleDense has no
+# input_spec (a wrong last dimension fails inside tf.matmul with InvalidArgumentError) and calls
+# self.activation(y), so an activation given by name is a str it cannot call.
+IMPLEMENTATIONS = {
+    "reference": (None, set()),
+    "keras": (None, set()),
+    "tf_keras": (None, set()),
+    "book-simple-dense-on-keras": (
+        "examples.book.simple_dense:SimpleDense",
+        {"LAYER-REJECT-CHANGED-DIM-VALUEERROR", "DENSE-ACTIVATION-BY-NAME"},
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(IMPLEMENTATIONS), ids=str)
+def layer_results(request):
+    name = request.param
+    layer, known_should_failures = IMPLEMENTATIONS[name]
+    impl_name = "keras" if layer else name
+    if impl_name == "reference":
+        try:
+            importlib.import_module("reference")
+        except ImportError as error:
+            pytest.skip(f"the reference implementation is not importable yet: {error}")
+    impl = adapters.load(impl_name, layer)
+    results = runner.run(impl, registry.select(LAYER_AREAS), profile="quick", seed=SEED)
+    return name, results, known_should_failures
+
+
+def _describe(results):
+    return "\n".join(f"{r.contract_id} on {r.device}: {r.message}\n{r.counterexample}" for r in results)
+
+
+def test_every_must_layer_contract_passes(layer_results):
+    name, results, _ = layer_results
+    failing = runner.must_failures(results)
+    assert not failing, f"{name} fails MUST contracts:\n{_describe(failing)}"
+
+
+def test_should_findings_are_exactly_the_known_ones(layer_results):
+    name, results, known_should_failures = layer_results
+    failing = {r.contract_id for r in results if r.level == registry.SHOULD and r.status == runner.FAILED}
+    assert failing == known_should_failures, (
+        f"{name}: SHOULD failures changed; newly failing {sorted(failing - known_should_failures)}, "
+        f"no longer failing {sorted(known_should_failures - failing)}"
+    )
+
+
+def test_no_cell_crashes_or_goes_missing(layer_results):
+    name, results, _ = layer_results
+    expected_cells = {(c.id, d) for c, d in runner.cells(registry.select(LAYER_AREAS), runner.device_matrix(adapters.load("keras")))}
+    assert {(r.contract_id, r.device) for r in results} == expected_cells
+    unexplained = [r.contract_id for r in results if r.status in (runner.NOT_APPLICABLE, runner.SKIPPED) and not r.message]
+    assert not unexplained, f"{name}: cells not run without a reason: {unexplained}"

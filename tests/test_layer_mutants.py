@@ -1,0 +1,47 @@
+"""Every mutant in the zoo is killed by the contract it targets, with a message that says why."""
+
+import keras
+import pytest
+
+import conformance.adapters.tensorflow as tensorflow_backend
+from conformance import adapters, registry, runner
+from tests.mutants import layers as zoo
+
+MUTANTS = zoo.LAYER_MUTANTS + zoo.SEQUENTIAL_MUTANTS
+SEED = 20240611  # fixed, so a mutant that survives does so on every run, not on unlucky ones
+LAYER_AREAS = {"lifecycle", "shapes", "numerics", "gradients", "sequential", "devices"}
+
+
+def implementation_for(mutant):
+    if issubclass(mutant, keras.Sequential):
+        return adapters.Implementation(f"keras+{mutant.__name__}", zoo.keras_with_sequential(mutant), tensorflow_backend)
+    return adapters.load("keras", layer=f"{zoo.__name__}:{mutant.__name__}")
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.__name__)
+def test_mutant_is_killed_by_its_target_contract(mutant):
+    contract = registry.get(mutant.targets)
+    device = getattr(mutant, "device", "CPU:0") if contract.per_device else runner.DEFAULT_DEVICE
+    result = runner.run_cell(contract, implementation_for(mutant), device, profile="quick", seed=SEED)
+
+    assert result.status == runner.FAILED, (
+        f"{mutant.__name__} survived {contract.id} on {device} ({result.status}: {result.message}); "
+        f"what it breaks: {mutant.__doc__}"
+    )
+    assert mutant.symptom in result.message, f"{contract.id} killed {mutant.__name__} for another reason: {result.message}"
+    assert f"--contracts {contract.id} --seed {SEED} --profile quick" in result.reproduce
+    if contract.is_property:
+        assert "Failing test case" in result.counterexample, f"no shrunk counterexample for {mutant.__name__}: {result!r}"
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.__name__)
+def test_mutant_documents_what_is_broken_and_targets_a_layer_contract(mutant):
+    assert (mutant.__doc__ or "").strip(), f"{mutant.__name__} has no docstring saying what is broken"
+    assert registry.get(mutant.targets).area in LAYER_AREAS
+
+
+def test_zoo_targets_every_layer_area_and_many_contracts():
+    targeted = {registry.get(mutant.targets) for mutant in MUTANTS}
+    assert len(MUTANTS) >= 15
+    assert {contract.area for contract in targeted} == LAYER_AREAS
+    assert len(targeted) >= 20, sorted(contract.id for contract in targeted)
