@@ -35,6 +35,11 @@ def _add_run_arguments(parser):
         default=int(os.environ.get("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")),
         help="split the CPU into this many logical TensorFlow devices so the cross-device contracts run without a GPU (default 2)",
     )
+    parser.add_argument("--xfail", default=None, metavar="FILE", help="expected-failures TOML file (see docs/plugin.md)")
+    parser.add_argument("--strict", action="store_true", help="an expected failure that passes counts as a failure")
+    parser.add_argument("--report-json", default=None, metavar="PATH", help="write the JSON report here")
+    parser.add_argument("--report-junit", default=None, metavar="PATH", help="write a JUnit XML report here")
+    parser.add_argument("--report-html", default=None, metavar="PATH", help="write the HTML matrix here")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", help="list the contracts: id, level, area, statement")
     listing.add_argument("--contracts", nargs="+", default=None, metavar="PATTERN")
+
+    diff = commands.add_parser("diff", help="run the same training examples through two implementations and report divergences")
+    diff.add_argument("--impl", default="reference", help="the implementation under test (default: reference)")
+    diff.add_argument("--against", default="keras", help="the implementation to compare with (default: keras)")
+    diff.add_argument("--profile", default="default", choices=("quick", "default", "thorough"))
+    diff.add_argument("--seed", type=int, default=0, help="hypothesis seed for the drawn examples (default 0)")
+    diff.add_argument("--probes", nargs="+", default=None, choices=("outputs", "gradients", "history"),
+                      help="what to compare (default: all)")
+
+    from conformance import docs
+
+    docs.add_arguments(commands.add_parser("docs", help="generate docs/contracts/*.md and docs/findings.md from the registry"))
     return parser
 
 
@@ -83,6 +100,9 @@ def format_failure(result, contract) -> str:
         lines.append("  minimal counterexample (hypothesis):")
         lines.append("    " + result.counterexample.replace("\n", "\n    "))
     lines.append(f"  seed: {result.seed}   reproduce: {result.reproduce}")
+    if result.extra.get("snippet"):
+        lines.append("  reproduce in Python:")
+        lines.append("    " + result.extra["snippet"].rstrip().replace("\n", "\n    "))
     return "\n".join(lines)
 
 
@@ -95,11 +115,12 @@ def summary_line(tally) -> str:
 
 def command_run(args) -> int:
     _prepare_environment(args)
-    from conformance import adapters, registry, runner
+    from conformance import adapters, registry, report, reproduce, runner, xfail
 
     try:
         impl = adapters.load(args.impl, args.layer)
         contracts = registry.select(args.contracts)
+        expected = xfail.load(args.xfail, strict=args.strict)
     except ValueError as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
         return 2
@@ -109,8 +130,9 @@ def command_run(args) -> int:
     print(f"keras-conformance {__version__}: {info['name']} {info['version']} ({info['backend']} backend), layer {info['layer']}")
     print(f"devices: {', '.join(devices)}   profile: {args.profile}   seed: {seed}   contracts: {len(contracts)}")
     started = time.perf_counter()
-    results = runner.run(impl, contracts, profile=args.profile, seed=seed, devices=devices, on_result=_progress)
+    results = runner.run(impl, contracts, profile=args.profile, seed=seed, devices=devices, on_result=_progress, expected=expected)
     elapsed = time.perf_counter() - started
+    reproduce.attach(results, impl)
     print("\n")
     print(format_matrix(results, devices))
     by_id = {c.id: c for c in contracts}
@@ -123,11 +145,28 @@ def command_run(args) -> int:
     print()
     print(f"MUST contracts failing: {len(must)}" + (f" ({', '.join(sorted({r.contract_id for r in must}))})" if must else ""))
     print(f"conformance: {summary_line(tally)} in {elapsed:.1f}s")
+    for line in report.write_requested(args, results, impl, devices, seed, elapsed, expected):
+        print(line)
     return 1 if must else 0
 
 
 def _progress(result):
     print(STATUS_CELL[result.status][0] if result.status != "failed" else "F", end="", flush=True)
+
+
+def command_diff(args) -> int:
+    os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "1")
+    from conformance import adapters, diff
+
+    try:
+        left, right = adapters.load(args.impl), adapters.load(args.against)
+    except ValueError as error:
+        print(f"keras-conformance: {error}", file=sys.stderr)
+        return 2
+    print(f"keras-conformance diff: {left.label} vs {right.label}   profile: {args.profile}   seed: {args.seed}")
+    report = diff.run(left, right, profile=args.profile, seed=args.seed, probes=args.probes or diff.PROBES)
+    print(diff.format_report(report))
+    return 1 if report.diverged else 0
 
 
 def command_list(args) -> int:
@@ -143,7 +182,13 @@ def command_list(args) -> int:
     return 0
 
 
-COMMANDS = {"run": command_run, "list": command_list}
+def command_docs(args) -> int:
+    from conformance import docs
+
+    return docs.command(args)
+
+
+COMMANDS = {"run": command_run, "list": command_list, "docs": command_docs, "diff": command_diff}
 
 
 def main(argv=None) -> int:

@@ -1,1 +1,180 @@
-"""pytest plugin (registered through the ``pytest11`` entry point); inert unless asked."""
+"""pytest plugin (registered through the ``pytest11`` entry point); inert unless asked.
+
+``pytest --keras-impl keras`` (or ``--keras-layer mypkg.layers:SimpleDense``) collects every contract
+as an ordinary pytest item, one per contract x implementation x device, with ids such as
+``DENSE-SHAPE-3D[keras-any]`` or ``GRAD-KERNEL[keras+SimpleDense-CPU:1]``. Without those options the
+plugin only adds its command-line options: this module imports nothing but pytest, and the kit
+(with TensorFlow or another backend) is imported inside the hooks once the plugin is active.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+import pytest
+
+SEED_KEY = "keras_conformance_seed"  # xdist workerinput key: every worker replays the same seed
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("keras-conformance", "Keras conformance contracts (keras-conformance)")
+    group.addoption(
+        "--keras-impl",
+        action="append",
+        default=[],
+        metavar="IMPL",
+        help="run the contracts against IMPL: reference, keras, tf_keras, a module or module:attribute (repeatable)",
+    )
+    group.addoption(
+        "--keras-layer",
+        default=None,
+        metavar="MODULE:CLASS",
+        help="the Dense-like layer class to test inside --keras-impl (default impl: keras)",
+    )
+    group.addoption(
+        "--keras-contracts",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="PATTERN",
+        help="contract ids (wildcards allowed, comma-separated or repeated) or areas; default: all",
+    )
+    group.addoption("--keras-profile", default="default", choices=("quick", "default", "thorough"), help="hypothesis examples per contract")
+    group.addoption("--keras-seed", type=int, default=None, help="seed for every contract (default: --hypothesis-seed, else random)")
+    group.addoption("--keras-xfail", default=None, metavar="FILE", help="expected-failures TOML file")
+    group.addoption("--keras-strict", action="store_true", default=False, help="an expected failure that passes fails the run")
+
+
+def _active(config) -> bool:
+    return bool(config.getoption("keras_impl", None) or config.getoption("keras_layer", None))
+
+
+def pytest_configure(config):
+    if _active(config):
+        config.pluginmanager.register(ConformanceSuite(config), "keras-conformance-suite")
+
+
+class ContractFailure(Exception):
+    """A failed contract cell; pytest shows :func:`conformance.report.failure_text` for it."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.text = text
+
+
+class ContractItem(pytest.Item):
+    """One contract on one implementation and device."""
+
+    def __init__(self, *, contract, impl, device, suite, **kwargs):
+        super().__init__(**kwargs)
+        self.contract = contract
+        self.impl = impl
+        self.device = device
+        self.suite = suite
+        self.extra_keyword_matches.update({contract.area, contract.level, contract.id})
+
+    def runtest(self):
+        from conformance import report, reproduce, runner
+
+        result = runner.run_cell(self.contract, self.impl, self.device, self.suite.profile, self.suite.seed)
+        self.user_properties += [("seed", result.seed), ("profile", result.profile), ("status", result.status)]
+        if result.status == runner.FAILED:
+            reproduce.attach([result], self.impl)
+            raise ContractFailure(report.failure_text(result, self.contract))
+        if result.status == runner.SKIPPED:
+            pytest.skip(result.message)
+        if result.status == runner.NOT_APPLICABLE:
+            pytest.skip(f"not applicable: {result.message}")
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, ContractFailure):
+            return excinfo.value.text
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        check = inspect.unwrap(self.contract.check)
+        try:
+            path, line = Path(inspect.getsourcefile(check)), inspect.getsourcelines(check)[1] - 1
+        except (OSError, TypeError):
+            path, line = self.path, None
+        return path, line, self.name
+
+
+class ConformanceSuite:
+    """The hooks of an active plugin: options resolved once, items added to the collection."""
+
+    def __init__(self, config):
+        self.config = config
+        os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")  # as the CLI: two CPU devices
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        self.impl_names = config.getoption("keras_impl") or ["keras"]
+        self.layer = config.getoption("keras_layer")
+        self.patterns = [p for value in config.getoption("keras_contracts") for p in value.split(",") if p]
+        self.profile = config.getoption("keras_profile")
+        self.seed = self._seed(config)
+        self.expected = None
+        self.stale = []
+
+    @staticmethod
+    def _seed(config):
+        if config.getoption("keras_seed") is not None:
+            return config.getoption("keras_seed")
+        worker_input = getattr(config, "workerinput", None)
+        if worker_input and SEED_KEY in worker_input:
+            return worker_input[SEED_KEY]
+        hypothesis_seed = config.getoption("hypothesis_seed", None)
+        if hypothesis_seed is not None:
+            text = str(hypothesis_seed)
+            return int(text) if text.lstrip("-").isdigit() else int.from_bytes(text.encode()[:8].ljust(8, b"\0"), "big")
+        from conformance import runner
+
+        return runner.new_seed()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node):
+        node.workerinput[SEED_KEY] = self.seed
+
+    def pytest_report_header(self, config):
+        return (
+            f"keras-conformance: impl {', '.join(self.impl_names)}"
+            + (f", layer {self.layer}" if self.layer else "")
+            + f", profile {self.profile}, seed {self.seed} (replay with --keras-seed {self.seed})"
+        )
+
+    @pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, so they apply to contract items
+    def pytest_collection_modifyitems(self, session, config, items):
+        items.extend(self.collect(session))
+
+    def collect(self, session):
+        from conformance import adapters, registry, runner, xfail
+
+        try:
+            contracts = registry.select(self.patterns)
+            impls = [adapters.load(name, self.layer) for name in self.impl_names]
+            self.expected = xfail.load(self.config.getoption("keras_xfail"), strict=self.config.getoption("keras_strict"))
+        except ValueError as error:
+            raise pytest.UsageError(f"keras-conformance: {error}") from None
+        if self.expected is not None:
+            self.stale = self.expected.stale()
+        for impl in impls:
+            for contract, device in runner.cells(contracts, runner.device_matrix(impl)):
+                name = f"{contract.id}[{impl.label}-{'any' if device == runner.DEFAULT_DEVICE else device}]"
+                item = ContractItem.from_parent(
+                    session, name=name, nodeid=f"keras-conformance::{name}", contract=contract, impl=impl, device=device, suite=self
+                )
+                entry = self.expected.match(contract.id, impl, contract.area) if self.expected is not None else None
+                if entry is not None and entry.mode == "skip":
+                    item.add_marker(pytest.mark.skip(reason=f"expected failure, not run ({entry.source}): {entry.reason}"))
+                elif entry is not None:
+                    item.add_marker(
+                        pytest.mark.xfail(reason=f"{entry.reason} ({entry.source})", strict=self.expected.strict, raises=ContractFailure)
+                    )
+                yield item
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.stale:
+            terminalreporter.write_sep("=", "keras-conformance: stale expected failures", yellow=True)
+            for entry in self.stale:
+                terminalreporter.write_line(f"{entry.source}: contract {entry.contract!r} matches no contract; remove the entry")

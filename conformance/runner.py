@@ -7,6 +7,7 @@ so every failure can be replayed with ``--seed``.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 import warnings
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.internal.conjecture import engine as conjecture_engine
 
 from conformance.registry import MUST, Contract, NotApplicable
 
@@ -72,11 +74,31 @@ def new_seed() -> int:
     return random.SystemRandom().randrange(2**32)
 
 
-def hypothesis_settings(profile: str) -> settings:
+# Every example of these areas compiles and fits a fresh model (0.3-1 s, mostly graph tracing),
+# against about 10 ms for a layer call; they draw a third of the profile's examples so that a
+# profile costs about the same for every area. Their examples are small data sets that already
+# vary shapes, batch sizes and epochs, so fewer draws still cover the partial-batch cases.
+FIT_AREAS = ("compile", "training", "validation", "errors")
+FIT_EXAMPLE_FRACTION = 3
+
+# Hypothesis shrinks for up to 300 s by default; a fit-based failure re-runs fit per shrink step,
+# so a few findings would dominate a run. 30 s still reaches a minimal example for the kit's
+# small strategies (seen on every mutant in tests/mutants).
+MAX_SHRINKING_SECONDS = 30
+
+
+def max_examples(contract, profile: str) -> int:
+    """How many examples ``contract`` draws under ``profile``."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    if contract is not None and contract.area in FIT_AREAS:
+        return max(2, PROFILES[profile] // FIT_EXAMPLE_FRACTION)
+    return PROFILES[profile]
+
+
+def hypothesis_settings(profile: str, contract=None) -> settings:
     return settings(
-        max_examples=PROFILES[profile],
+        max_examples=max_examples(contract, profile),
         # The explain phase re-runs the failing example under a line tracer: ~20 s per failure inside
         # TensorFlow, for "# or any other generated value" comments; the shrunk example is the same.
         phases=[phase for phase in Phase if phase is not Phase.explain],
@@ -139,9 +161,23 @@ def _execute(contract, impl, device, profile, seed, last_drawn) -> int:
         check()
         return examples
     check.__name__ = contract.id.replace("-", "_").lower()
-    test = hypothesis.seed(seed)(hypothesis_settings(profile)(given(**contract.given)(check)))
-    test()
+    test = hypothesis.seed(seed)(hypothesis_settings(profile, contract)(given(**contract.given)(check)))
+    with _shrinking_limited_to(MAX_SHRINKING_SECONDS):
+        test()
     return examples
+
+
+@contextlib.contextmanager
+def _shrinking_limited_to(seconds):
+    """Lower hypothesis's shrink time limit (a module constant, no public setting) while running."""
+    previous = getattr(conjecture_engine, "MAX_SHRINKING_SECONDS", None)
+    if previous is not None:
+        conjecture_engine.MAX_SHRINKING_SECONDS = min(previous, seconds)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            conjecture_engine.MAX_SHRINKING_SECONDS = previous
 
 
 def _first_error(error):

@@ -116,3 +116,68 @@ def stack_cases(draw, depth=st.integers(2, 3), activation=activations, min_rank=
 def cotangents(shape):
     """Upstream gradients ``dL/dy`` for an output of ``shape``."""
     return float_arrays(shape, bound=1.0)
+
+
+# -- Training data ------------------------------------------------------------------------------
+# Tiny data sets: training semantics (batching, averaging, validation) show up with a handful of
+# rows, and every fit in a contract must take milliseconds, not seconds.
+
+MAX_TRAINING_ROWS = 12
+training_rows = st.integers(1, MAX_TRAINING_ROWS)
+training_batch_sizes = st.integers(1, MAX_TRAINING_ROWS)
+learning_rates = st.sampled_from((0.01, 0.05, 0.1))
+epoch_counts = st.integers(1, 3)
+
+
+@dataclass
+class RegressionCase:
+    """A linear dense layer's training example: data ``x``/``y``, initial ``kernel``/``bias``, and
+    the fit arguments ``batch_size`` and ``learning_rate``."""
+
+    x: np.ndarray
+    y: np.ndarray
+    kernel: np.ndarray
+    bias: np.ndarray
+    batch_size: int
+    learning_rate: float
+
+    @property
+    def units(self) -> int:
+        return self.kernel.shape[1]
+
+    def __repr__(self):
+        return (
+            f"RegressionCase(x={_short(self.x)}, y={_short(self.y)}, kernel={_short(self.kernel)}, "
+            f"bias={_short(self.bias)}, batch_size={self.batch_size}, learning_rate={self.learning_rate})"
+        )
+
+
+@st.composite
+def regression_cases(draw, rows=training_rows, batch_sizes=training_batch_sizes):
+    """A :class:`RegressionCase` with 1-12 rows, 1-4 features, 1-3 units and any batch size."""
+    n_rows = draw(rows, label="rows")
+    n_features = draw(st.integers(1, 4), label="features")
+    n_units = draw(st.integers(1, 3), label="units")
+    return RegressionCase(
+        x=draw(float_arrays((n_rows, n_features)), label="x"),
+        y=draw(float_arrays((n_rows, n_units)), label="y"),
+        kernel=draw(float_arrays((n_features, n_units), bound=1.0), label="kernel"),
+        bias=draw(float_arrays((n_units,), bound=1.0), label="bias"),
+        batch_size=draw(batch_sizes, label="batch_size"),
+        learning_rate=draw(learning_rates, label="learning_rate"),
+    )
+
+
+@st.composite
+def split_regression_cases(draw):
+    """A training :class:`RegressionCase` and a validation set ``(x_val, y_val)`` of the same widths."""
+    case = draw(regression_cases())
+    n_val = draw(st.integers(1, 6), label="validation rows")
+    x_val = draw(float_arrays((n_val, case.x.shape[1])), label="x_val")
+    y_val = draw(float_arrays((n_val, case.units)), label="y_val")
+    return case, x_val, y_val
+
+
+validation_splits = st.sampled_from((0.1, 0.2, 0.25, 0.3, 0.5, 0.75))
+validation_freqs = st.one_of(st.integers(1, 3), st.lists(st.integers(1, 4), min_size=1, max_size=3, unique=True))
+data_seeds = st.integers(0, 2**31 - 1)

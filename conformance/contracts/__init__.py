@@ -1,10 +1,14 @@
 """One module per area; importing this package registers every contract."""
 
 from conformance.contracts import (  # noqa: F401
+    compile,
     devices,
+    errors,
     gradients,
     lifecycle,
     numerics,
     sequential,
     shapes,
+    training,
+    validation,
 )

@@ -1,0 +1,120 @@
+"""The Python API: run the contracts from a script, or from a test file of your own.
+
+::
+
+    from conformance.api import check_implementation, parametrize_with_contracts
+
+    results = check_implementation("keras", layer="mylayers:SimpleDense", profile="quick")
+    failed = [r for r in results if r.status == "failed"]
+
+    @parametrize_with_contracts("keras", layer="mylayers:SimpleDense", profile="quick")
+    def test_my_layer(contract, device):
+        contract.check_on(device)
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _prepare():
+    # The kit splits the CPU into two logical devices (as the CLI does) unless told otherwise; this
+    # must happen before TensorFlow starts, i.e. before the first implementation is loaded.
+    os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def check_implementation(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False):
+    """Run the contracts and give back one :class:`conformance.runner.Result` per contract x device.
+
+    Args:
+        impl: ``reference``, ``keras``, ``tf_keras``, a module path or ``module:attribute``, or an
+            already loaded :class:`conformance.adapters.Implementation`.
+        layer: ``module:Class`` of a Dense-like layer to test inside ``impl``.
+        contracts: ids (wildcards allowed) or areas; ``None`` for all.
+        profile: ``quick``, ``default`` or ``thorough``.
+        seed: hypothesis seed; a random one (recorded in every result) when ``None``.
+        xfail: path of an expected-failures TOML file, or a :class:`conformance.xfail.ExpectedFailures`.
+        strict: an expected failure that passes is reported as failed.
+
+    Each result has ``contract_id``, ``device``, ``status`` (passed, failed, skipped,
+    not_applicable, xfailed, xpassed), ``message``, ``counterexample``, ``seed`` and, for failures,
+    ``extra['snippet']``: Python that reproduces the failure. No pytest is needed.
+    """
+    _prepare()
+    from conformance import adapters, registry, reproduce, runner, xfail as expected_failures
+
+    implementation = impl if isinstance(impl, adapters.Implementation) else adapters.load(impl, layer)
+    expected = expected_failures.load(xfail, strict=strict)
+    results = runner.run(implementation, registry.select(contracts), profile=profile, seed=seed, expected=expected)
+    reproduce.attach(results, implementation)
+    return results
+
+
+class BoundContract:
+    """A contract bound to an implementation, profile and seed; what a parametrized test receives."""
+
+    def __init__(self, contract, impl, profile, seed):
+        self.contract = contract
+        self.impl = impl
+        self.profile = profile
+        self.seed = seed
+
+    @property
+    def id(self):
+        return self.contract.id
+
+    def __repr__(self):
+        return f"<contract {self.contract.id} on {self.impl.label}>"
+
+    def run_on(self, device):
+        """The :class:`conformance.runner.Result` of this contract on ``device``."""
+        from conformance import reproduce, runner
+
+        result = runner.run_cell(self.contract, self.impl, device, self.profile, self.seed)
+        reproduce.attach([result], self.impl)
+        return result
+
+    def check_on(self, device):
+        """Run on ``device``: pytest-skip when not applicable or absent, raise AssertionError on failure."""
+        import pytest
+
+        from conformance import report, runner
+
+        result = self.run_on(device)
+        if result.status == runner.FAILED:
+            raise AssertionError(report.failure_text(result, self.contract))
+        if result.status in (runner.SKIPPED, runner.NOT_APPLICABLE):
+            pytest.skip(result.message)
+        return result
+
+
+def parametrize_with_contracts(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False):
+    """A ``pytest.mark.parametrize`` over ``(contract, device)`` for every selected contract cell.
+
+    ``contract`` is a :class:`BoundContract`; call ``contract.check_on(device)`` in the test body.
+    Ids look like ``DENSE-SHAPE-3D-any`` and ``GRAD-KERNEL-CPU:1``. Entries of ``xfail`` become
+    ``xfail``/``skip`` marks (``strict`` makes an unexpected pass fail). Loading ``impl`` here
+    imports its framework when the test module is collected.
+    """
+    _prepare()
+    import pytest
+
+    from conformance import adapters, registry, runner, xfail as expected_failures
+
+    implementation = impl if isinstance(impl, adapters.Implementation) else adapters.load(impl, layer)
+    expected = expected_failures.load(xfail, strict=strict)
+    seed = runner.new_seed() if seed is None else seed
+    params = []
+    for contract, device in runner.cells(registry.select(contracts), runner.device_matrix(implementation)):
+        marks = []
+        entry = expected.match(contract.id, implementation, contract.area) if expected is not None else None
+        if entry is not None and entry.mode == "skip":
+            marks.append(pytest.mark.skip(reason=f"{entry.reason} ({entry.source})"))
+        elif entry is not None:
+            marks.append(pytest.mark.xfail(reason=f"{entry.reason} ({entry.source})", strict=expected.strict, raises=AssertionError))
+        label = "any" if device == runner.DEFAULT_DEVICE else device
+        params.append(
+            pytest.param(BoundContract(contract, implementation, profile, seed), device, marks=marks, id=f"{contract.id}-{label}")
+        )
+    return pytest.mark.parametrize(("contract", "device"), params)

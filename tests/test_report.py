@@ -1,0 +1,148 @@
+"""Reports: JSON fields and honest score, JUnit XML, atomic writes, and the HTML page as Chromium shows it."""
+
+import json
+import os
+import shutil
+import struct
+import subprocess
+import xml.etree.ElementTree as ET
+import zlib
+
+import numpy as np
+import pytest
+
+from conformance import report, reproduce, runner
+from conformance.strategies import DenseCase
+
+IMPL_INFO = {"name": "keras", "module": "keras", "version": "3.15.1", "backend": "tensorflow", "layer": "mylayers:SimpleDense"}
+DEVICES = ["CPU:0", "GPU:0"]
+
+
+def _results():
+    failed = runner.Result("GRAD-KERNEL", "gradients", "MUST", "keras", "CPU:0", runner.FAILED, message="AssertionError: kernel gradient off", seed=7)
+    failed.extra["example"] = {"case": DenseCase(np.array([[0.5]], np.float32), 1, "relu", np.array([[1.0]], np.float32), np.array([0.0], np.float32))}
+    failed.extra["snippet"] = "import numpy as np\n"
+    expected_skip = runner.Result("DENSE-ACTIVATION-BY-NAME", "errors", "SHOULD", "keras", "default", runner.SKIPPED, seed=7)
+    expected_skip.extra["expected"] = {"reason": "known", "mode": "skip", "source": "x.toml, entry 1"}
+    return [
+        runner.Result("DENSE-SHAPE-2D", "shapes", "MUST", "keras", "default", runner.PASSED, seed=7),
+        runner.Result("GRAD-KERNEL", "gradients", "MUST", "keras", "GPU:0", runner.SKIPPED, message="GPU:0 is not visible", seed=7),
+        failed,
+        runner.Result("DENSE-FLOAT64", "numerics", "SHOULD", "keras", "default", runner.NOT_APPLICABLE, message="no dtype", seed=7),
+        expected_skip,
+    ]
+
+
+def _report():
+    return report.build(_results(), IMPL_INFO, DEVICES, "quick", 7, duration=1.5)
+
+
+def test_json_report_carries_versions_counts_and_an_uninflated_score(tmp_path):
+    path = report.write_json(tmp_path / "r.json", _report())
+    data = json.loads(path.read_text())
+    assert data["schema_version"] == report.SCHEMA_VERSION
+    assert data["kit"]["version"] and data["implementation"]["version"] == "3.15.1"
+    assert data["implementation"]["backend"] == "tensorflow" and data["devices"] == DEVICES
+    assert (data["profile"], data["seed"]) == ("quick", 7)
+    assert data["counts"] == {"passed": 1, "failed": 1, "skipped": 2, "not_applicable": 1, "xfailed": 0, "xpassed": 0}
+    # scored: the pass, the failure and the expected-failure skip; not the absent GPU, not the n/a
+    assert data["score"] == pytest.approx(1 / 3)
+    assert data["must_failures"] == ["GRAD-KERNEL"]
+    failed = [r for r in data["results"] if r["status"] == "failed"][0]
+    assert failed["example"]["case"].startswith("DenseCase(x=np.array([[0.5]], dtype='float32')")
+
+
+def test_score_is_none_when_nothing_was_scored():
+    skipped = runner.Result("GRAD-KERNEL", "gradients", "MUST", "keras", "GPU:0", runner.SKIPPED)
+    assert report.score([skipped]) is None
+
+
+def test_junit_report_has_one_testcase_per_cell():
+    suite = ET.fromstring(report.junit_xml(_report()).encode())
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases][:3] == ["DENSE-SHAPE-2D[keras-any]", "GRAD-KERNEL[keras-GPU:0]", "GRAD-KERNEL[keras-CPU:0]"]
+    assert suite.get("failures") == "1" and cases[2].find("failure").get("message") == "AssertionError: kernel gradient off"
+    assert cases[3].find("skipped").get("message") == "not applicable: no dtype"
+
+
+def test_interrupted_write_leaves_the_old_file_and_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "r.json"
+    target.write_text("previous report\n")
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_json(target, _report())
+    assert target.read_text() == "previous report\n"
+    assert os.listdir(tmp_path) == ["r.json"]
+
+
+def test_literal_rebuilds_the_drawn_example_bit_for_bit():
+    x = np.array([[1.1754944e-38, -0.1, 2.0]], np.float32)
+    example = (DenseCase(x, 2, "tanh", np.full((3, 2), 1 / 3, np.float32), np.zeros(2, np.float32)), np.float32(0.25))
+    imports = set()
+    source = reproduce.literal(example, imports)
+    namespace = {}
+    exec("\n".join(sorted(imports)), namespace)
+    rebuilt = eval(source, namespace)
+    assert rebuilt[0].x.tobytes() == x.tobytes() and rebuilt[0].kernel.dtype == np.float32
+    assert rebuilt[0].units == 2 and rebuilt[1] == np.float32(0.25)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+
+def _png_pixels(data):
+    """RGB(A) pixel rows of an 8-bit non-interlaced PNG (what Chromium writes), without Pillow."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    position, chunks, header = 8, [], None
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind, body = data[position + 4 : position + 8], data[position + 8 : position + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            chunks.append(body)
+        position += 12 + length
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and interlace == 0 and colour in (2, 6)
+    channels = 3 if colour == 2 else 4
+    raw, stride, rows, previous = zlib.decompress(b"".join(chunks)), width * channels, [], bytearray(width * channels)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up, corner = previous[i], previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 255
+            elif kind == 2:
+                line[i] = (line[i] + up) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 255
+            elif kind == 4:
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else corner)) & 255
+        rows.append(line)
+        previous = line
+    return {tuple(row[i : i + 3]) for row in rows for i in range(0, stride, channels)}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed (apt-get install -y chromium)")
+def test_html_report_renders_the_matrix_in_headless_chromium(tmp_path):
+    page = report.write_html(tmp_path / "r.html", _report())
+    url = page.resolve().as_uri()
+    dom = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    table = ET.fromstring(dom[dom.index('<table id="matrix">') : dom.index("</table>") + len("</table>")])
+    rows = {tr.findtext("td/a"): [td.text for td in tr.findall("td")[3:]] for tr in table.iter("tr") if tr.find("td") is not None}
+    assert rows["GRAD-KERNEL"] == [None, "FAIL", "skip"]  # columns: any, CPU:0, GPU:0
+    assert rows["DENSE-SHAPE-2D"] == ["pass", None, None]
+    assert "33.3%" in dom and "kernel gradient off" in dom
+    screenshot = tmp_path / "r.png"
+    subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--screenshot={screenshot}", "--window-size=1000,700", url], capture_output=True, timeout=120)
+    colours = _png_pixels(screenshot.read_bytes())
+    assert (0xCF, 0x22, 0x2E) in colours, "no red FAIL cell on the rendered page"
+    assert (0xDA, 0xFB, 0xE1) in colours, "no green pass cell on the rendered page"

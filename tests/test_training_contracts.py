@@ -1,0 +1,50 @@
+"""The training, validation, compile and errors contracts bite (each mutant fails its target) and are
+right (reference, Keras 3 and tf_keras pass every MUST one). Quick profile, fixed seed."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import adapters, registry, runner
+from conformance.adapters.base import Implementation
+from conformance.registry import MUST, SHOULD
+from tests.mutants.training import MUTANTS
+
+SEED = 1234
+PROFILE = "quick"
+AREAS = ("compile", "training", "validation", "errors")
+DEVICE = "CPU:0"
+
+
+def _cell(impl, contract):
+    return runner.run_cell(contract, impl, DEVICE if contract.per_device else runner.DEFAULT_DEVICE, PROFILE, SEED)
+
+
+def _mutant(name):
+    module, target = MUTANTS[name]
+    return Implementation(name, module, adapters.load("reference").backend), target
+
+
+def test_at_least_twelve_mutants_each_targeting_a_registered_contract():
+    assert len(MUTANTS) >= 12
+    for name, (_, target) in MUTANTS.items():
+        assert registry.get(target).area in AREAS, f"{name} targets {target}, outside the training areas"
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_fails_its_target_contract(name):
+    impl, target = _mutant(name)
+    result = _cell(impl, registry.get(target))
+    assert result.status == runner.FAILED, f"{name} was not killed by {target}: {result.status} {result.message}"
+
+
+@pytest.mark.parametrize("impl_name", ["reference", "keras", "tf_keras"])
+def test_frameworks_pass_every_must_training_contract(impl_name):
+    impl = adapters.load(impl_name)
+    results = [_cell(impl, c) for c in registry.select(list(AREAS))]
+    must_failures = [f"{r.contract_id}: {r.message}" for r in results if r.level == MUST and r.status == runner.FAILED]
+    assert not must_failures, "\n".join(must_failures)
+    should_failures = sorted(r.contract_id for r in results if r.level == SHOULD and r.status == runner.FAILED)
+    print(f"\n{impl_name} SHOULD findings: {should_failures or 'none'}")
+    if impl_name == "reference":
+        assert not should_failures, f"the reference fails SHOULD contracts {should_failures}"
