@@ -153,9 +153,25 @@ class RegressionCase:
 
 
 @st.composite
-def regression_cases(draw, rows=training_rows, batch_sizes=training_batch_sizes):
-    """A :class:`RegressionCase` with 1-12 rows, 1-4 features, 1-3 units and any batch size."""
-    n_rows = draw(rows, label="rows")
+def batched_row_counts(draw):
+    """``(rows, batch_size)`` with several batches and a partial last one in most draws: rows =
+    batch_size * full_batches + remainder, because a batch size drawn independently of the row
+    count is mostly >= rows (one batch), which hides every batching bug."""
+    batch_size = draw(st.integers(1, 4), label="batch_size")
+    full_batches = draw(st.integers(0, 2), label="full batches")
+    remainder = draw(st.integers(0, batch_size - 1), label="rows in the partial batch")
+    return max(1, batch_size * full_batches + remainder), batch_size
+
+
+@st.composite
+def regression_cases(draw, rows=None, batch_sizes=None):
+    """A :class:`RegressionCase` with 1-11 rows, 1-4 features, 1-3 units; by default the batch size
+    splits the rows into several batches with a partial last one (:func:`batched_row_counts`)."""
+    if rows is None and batch_sizes is None:
+        n_rows, batch_size = draw(batched_row_counts())
+    else:
+        n_rows = draw(rows or training_rows, label="rows")
+        batch_size = draw(batch_sizes or training_batch_sizes, label="batch_size")
     n_features = draw(st.integers(1, 4), label="features")
     n_units = draw(st.integers(1, 3), label="units")
     return RegressionCase(
@@ -163,7 +179,7 @@ def regression_cases(draw, rows=training_rows, batch_sizes=training_batch_sizes)
         y=draw(float_arrays((n_rows, n_units)), label="y"),
         kernel=draw(float_arrays((n_features, n_units), bound=1.0), label="kernel"),
         bias=draw(float_arrays((n_units,), bound=1.0), label="bias"),
-        batch_size=draw(batch_sizes, label="batch_size"),
+        batch_size=batch_size,
         learning_rate=draw(learning_rates, label="learning_rate"),
     )
 
