@@ -170,8 +170,8 @@ def regression_cases(draw, rows=None, batch_sizes=None):
     if rows is None and batch_sizes is None:
         n_rows, batch_size = draw(batched_row_counts())
     else:
-        n_rows = draw(rows or training_rows, label="rows")
-        batch_size = draw(batch_sizes or training_batch_sizes, label="batch_size")
+        n_rows = draw(training_rows if rows is None else rows, label="rows")
+        batch_size = draw(training_batch_sizes if batch_sizes is None else batch_sizes, label="batch_size")
     n_features = draw(st.integers(1, 4), label="features")
     n_units = draw(st.integers(1, 3), label="units")
     return RegressionCase(
