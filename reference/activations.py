@@ -7,31 +7,22 @@ def linear(x):
     return x
 
 
-relu, sigmoid, tanh = tf.nn.relu, tf.nn.sigmoid, tf.nn.tanh  # max(x, 0), 1 / (1 + e^-x), tanh
-
-
 def softmax(x):
     """Returns `exp(x) / sum(exp(x))` over the last axis."""
     return tf.nn.softmax(x, axis=-1)
 
 
+relu, sigmoid, tanh = tf.nn.relu, tf.nn.sigmoid, tf.nn.tanh  # max(x, 0), 1 / (1 + e^-x), tanh
 _BY_NAME = {"linear": linear, "relu": relu, "sigmoid": sigmoid, "tanh": tanh, "softmax": softmax}
 
 
 def get(identifier):
-    """Returns the activation function for a name, a callable or `None` (linear).
-
-    Raises:
-        ValueError: `identifier` is a name that is not a known activation.
-        TypeError: `identifier` is neither a string, a callable nor `None`.
-    """
+    """Returns the activation function for a name (any case), a callable or `None` (linear)."""
     if identifier is None:
         return linear
     if isinstance(identifier, str):
         if identifier.lower() not in _BY_NAME:
-            raise ValueError(
-                f"Unknown activation: activation={identifier!r}; known: {sorted(_BY_NAME)}"
-            )
+            raise ValueError(f"Unknown activation: activation={identifier!r}; known: {sorted(_BY_NAME)}")
         return _BY_NAME[identifier.lower()]
     if callable(identifier):
         return identifier

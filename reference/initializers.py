@@ -1,5 +1,8 @@
-"""Weight initializers. Random ones draw from TensorFlow's global RNG, so
-`reference.utils.set_random_seed` makes them repeatable."""
+"""Weight initializers: `initializer(shape, dtype)` returns a tensor of that shape.
+
+Random ones draw from TensorFlow's global RNG, so `reference.utils.set_random_seed`
+makes them repeatable.
+"""
 import math
 
 import tensorflow as tf
@@ -13,13 +16,7 @@ class Initializer:
 
 
 class RandomNormal(Initializer):
-    """Draws from a normal distribution N(mean, stddev**2).
-
-    Args:
-        mean: Mean of the distribution.
-        stddev: Standard deviation of the distribution.
-        seed: Optional op seed; `None` uses the global seed.
-    """
+    """Draws from N(mean, stddev**2); `seed=None` uses the global seed."""
 
     def __init__(self, mean=0.0, stddev=0.05, seed=None):
         self.mean, self.stddev, self.seed = mean, stddev, seed
@@ -29,25 +26,17 @@ class RandomNormal(Initializer):
 
 
 class Zeros(Initializer):
-    """Fills the weight with 0."""
-
     def __call__(self, shape, dtype="float32"):
         return tf.zeros(shape, dtype=dtype)
 
 
 class Ones(Initializer):
-    """Fills the weight with 1."""
-
     def __call__(self, shape, dtype="float32"):
         return tf.ones(shape, dtype=dtype)
 
 
 class GlorotUniform(Initializer):
-    """Draws from U(-limit, limit) with `limit = sqrt(6 / (fan_in + fan_out))`.
-
-    Args:
-        seed: Optional op seed; `None` uses the global seed.
-    """
+    """Draws from U(-limit, limit), `limit = sqrt(6 / (fan_in + fan_out))`; `seed=None` uses the global seed."""
 
     def __init__(self, seed=None):
         self.seed = seed
@@ -61,25 +50,16 @@ class GlorotUniform(Initializer):
         return tf.random.uniform(shape, -limit, limit, dtype=dtype, seed=self.seed)
 
 
-_BY_NAME = {
-    "random_normal": RandomNormal, "randomnormal": RandomNormal,
-    "zeros": Zeros, "ones": Ones,
-    "glorot_uniform": GlorotUniform, "glorotuniform": GlorotUniform,
-}
+_BY_NAME = {"random_normal": RandomNormal, "randomnormal": RandomNormal, "zeros": Zeros, "ones": Ones,
+            "glorot_uniform": GlorotUniform, "glorotuniform": GlorotUniform}
 
 
 def get(identifier):
-    """Returns an initializer for a name (case-insensitive), an instance or a callable.
-
-    Raises:
-        ValueError: `identifier` is a name that is not a known initializer.
-    """
+    """Returns an initializer for a name (any case), an instance or a callable."""
     if isinstance(identifier, str):
         if identifier.lower() not in _BY_NAME:
-            raise ValueError(
-                f"Unknown initializer: initializer={identifier!r}; known: "
-                "['random_normal', 'zeros', 'ones', 'glorot_uniform'] (any case)"
-            )
+            raise ValueError(f"Unknown initializer: initializer={identifier!r}; known: "
+                             "['random_normal', 'zeros', 'ones', 'glorot_uniform'] (any case)")
         return _BY_NAME[identifier.lower()]()
     if callable(identifier):
         return identifier

@@ -11,13 +11,6 @@ from reference import activations, initializers
 _name_counts = Counter()
 
 
-def _unique_name(prefix):
-    """Returns `prefix`, then `prefix_1`, `prefix_2`, ... like Keras auto names."""
-    count = _name_counts[prefix]
-    _name_counts[prefix] += 1
-    return prefix if count == 0 else f"{prefix}_{count}"
-
-
 def shape_tuple(shape, argument="input_shape"):
     """Returns `shape` (tuple, list or TensorShape) as a tuple of Python ints / None."""
     if not isinstance(shape, (tuple, list, tf.TensorShape)):
@@ -30,7 +23,7 @@ def _marks_built(build):
 
     @functools.wraps(build)
     def wrapped(self, input_shape):
-        outermost = not self._in_build
+        outermost = not self._in_build  # a subclass's build may call its parent's
         if outermost and self.built and self._weights:
             raise ValueError(f"{self.name}: the layer is already built; build(input_shape="
                              f"{input_shape}) would create its weights a second time")
@@ -64,43 +57,34 @@ class Layer:
             cls.build = _marks_built(cls.__dict__["build"])
 
     def __init__(self, name=None, trainable=True, dtype="float32"):
-        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
-        self.name = name or _unique_name(snake)
-        self.dtype = tf.as_dtype(dtype)
-        self.trainable = trainable
-        self.built = False
-        self._in_build = False
-        self._weights = []
+        if name is None:  # Keras's auto names: dense, dense_1, dense_2, ...
+            prefix = re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
+            name = prefix if not _name_counts[prefix] else f"{prefix}_{_name_counts[prefix]}"
+            _name_counts[prefix] += 1
+        self.name, self.dtype, self.trainable = name, tf.as_dtype(dtype), trainable
+        self.built, self._in_build, self._weights = False, False, []
 
     def __call__(self, inputs, *args, **kwargs):
-        inputs = self._as_float_tensor(inputs)
-        self.check_input_shape(tuple(inputs.shape))
-        if not self.built:
-            self.build(tuple(inputs.shape))
-            self.built = True
-        return self.call(inputs, *args, **kwargs)
-
-    def _as_float_tensor(self, inputs):
-        """Returns `inputs` as a tensor of the layer dtype; rejects non-float data."""
         if not tf.is_tensor(inputs):
             try:
                 inputs = tf.convert_to_tensor(np.asarray(inputs))
             except (TypeError, ValueError) as error:
                 raise TypeError(f"{self.name}: inputs must be numeric, got {inputs!r}") from error
         if not inputs.dtype.is_floating:
-            raise TypeError(
-                f"{self.name}: inputs must be floating point, got dtype {inputs.dtype.name}; "
-                "cast them first, e.g. x.astype('float32')"
-            )
-        return tf.cast(inputs, self.dtype) if inputs.dtype != self.dtype else inputs
+            raise TypeError(f"{self.name}: inputs must be floating point, got dtype {inputs.dtype.name}; "
+                            "cast them first, e.g. x.astype('float32')")
+        inputs = tf.cast(inputs, self.dtype) if inputs.dtype != self.dtype else inputs
+        self.check_input_shape(tuple(inputs.shape))
+        if not self.built:
+            self.build(tuple(inputs.shape))
+            self.built = True
+        return self.call(inputs, *args, **kwargs)
 
     def check_input_shape(self, input_shape):
         """Raises ValueError if the layer cannot take inputs of this shape."""
-        return None
 
     def build(self, input_shape):
         """Creates the weights; `input_shape` is a tuple of ints / None."""
-        return None
 
     def call(self, inputs):
         """Returns the layer's output for `inputs`."""
@@ -110,14 +94,11 @@ class Layer:
         """Returns the output shape for `input_shape`, without building."""
         raise NotImplementedError(f"{type(self).__name__} does not define compute_output_shape")
 
-    def add_weight(self, shape=None, initializer="glorot_uniform", dtype=None, trainable=True,
-                   name=None):
+    def add_weight(self, shape=None, initializer="glorot_uniform", dtype=None, trainable=True, name=None):
         """Creates, tracks and returns a `tf.Variable` named `<layer>/<name>`."""
         if self.built and not self._in_build:
-            raise ValueError(
-                f"{self.name}: cannot add weight {name!r} to a layer that is already built; "
-                "create all weights in build(), which runs once"
-            )
+            raise ValueError(f"{self.name}: cannot add weight {name!r} to a layer that is already built; "
+                             "create all weights in build(), which runs once")
         dtype = tf.as_dtype(dtype or self.dtype)
         name = name or ("variable" if not self._weights else f"variable_{len(self._weights)}")
         with tf.init_scope():  # weights are created eagerly even inside a tf.function trace
@@ -138,7 +119,6 @@ class Layer:
 
     @property
     def non_trainable_weights(self):
-        """The weights the optimizer leaves alone."""
         trainable = {id(w) for w in self.trainable_weights}
         return [w for w in self.weights if id(w) not in trainable]
 
@@ -147,21 +127,15 @@ class Layer:
         return [np.array(w.numpy(), copy=True) for w in self.weights]
 
     def set_weights(self, weights):
-        """Assigns NumPy arrays to the weights, after checking count and shapes."""
+        """Assigns NumPy arrays to the weights, after checking count and shapes (all or none)."""
         weights = list(weights)
         if len(weights) != len(self.weights):
-            raise ValueError(
-                f"{self.name}: set_weights expected {len(self.weights)} arrays, got {len(weights)}"
-            )
-        arrays = []
-        for index, (variable, value) in enumerate(zip(self.weights, weights)):
-            array = np.array(value, dtype=variable.dtype.as_numpy_dtype, copy=True)
+            raise ValueError(f"{self.name}: set_weights expected {len(self.weights)} arrays, got {len(weights)}")
+        arrays = [np.array(value, dtype=w.dtype.as_numpy_dtype, copy=True) for w, value in zip(self.weights, weights)]
+        for index, (variable, array) in enumerate(zip(self.weights, arrays)):
             if array.shape != tuple(variable.shape):
-                raise ValueError(
-                    f"{self.name}: set_weights: weight {index} ({variable.name}) has shape "
-                    f"{tuple(variable.shape)}, got an array of shape {array.shape}"
-                )
-            arrays.append(array)
+                raise ValueError(f"{self.name}: set_weights: weight {index} ({variable.name}) has shape "
+                                 f"{tuple(variable.shape)}, got an array of shape {array.shape}")
         for variable, array in zip(self.weights, arrays):
             variable.assign(array)
 
@@ -193,29 +167,20 @@ class SimpleDense(Layer):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
             raise ValueError(f"SimpleDense: units must be a positive int, got {units!r}")
         super().__init__(**kwargs)
-        self.units = int(units)
-        self.activation = activations.get(activation)
+        self.units, self.activation = int(units), activations.get(activation)
 
     def check_input_shape(self, input_shape):
         if len(input_shape) < 2:
-            raise ValueError(
-                f"{self.name}: inputs must have rank >= 2 (batch, ..., features), "
-                f"got shape {input_shape}"
-            )
+            raise ValueError(f"{self.name}: inputs must have rank >= 2 (batch, ..., features), got shape {input_shape}")
         if self.built and input_shape[-1] != self.kernel.shape[0]:
-            raise ValueError(
-                f"{self.name}: expected inputs with last dimension {self.kernel.shape[0]}, "
-                f"got shape {input_shape}"
-            )
+            raise ValueError(f"{self.name}: expected inputs with last dimension {self.kernel.shape[0]}, "
+                             f"got shape {input_shape}")
 
     def build(self, input_shape):
         self.check_input_shape(input_shape)
-        input_dim = input_shape[-1]
-        if input_dim is None:
-            raise ValueError(f"{self.name}: the last dimension of input_shape must be known, "
-                             f"got {input_shape}")
-        self.kernel = self.add_weight(shape=(input_dim, self.units),
-                                      initializer="random_normal", name="kernel")
+        if input_shape[-1] is None:
+            raise ValueError(f"{self.name}: the last dimension of input_shape must be known, got {input_shape}")
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal", name="kernel")
         self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
 
     def call(self, inputs):

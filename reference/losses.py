@@ -10,17 +10,13 @@ EPSILON = 1e-7  # Keras's backend.epsilon(): probabilities are clipped to [eps, 
 
 def same_rank(y_true, y_pred):
     """Squeezes or expands a trailing dim of size 1 so both have the same rank (as Keras)."""
-    true_rank, pred_rank = y_true.shape.rank, y_pred.shape.rank
-    if pred_rank == true_rank + 1 and y_pred.shape[-1] == 1:
-        if true_rank == 1:
+    if y_true.shape.rank == y_pred.shape.rank + 1 and y_true.shape[-1] == 1:
+        y_pred, y_true = same_rank(y_pred, y_true)
+    elif y_pred.shape.rank == y_true.shape.rank + 1 and y_pred.shape[-1] == 1:
+        if y_true.shape.rank == 1:
             y_true = tf.expand_dims(y_true, -1)
         else:
             y_pred = tf.squeeze(y_pred, -1)
-    if true_rank == pred_rank + 1 and y_true.shape[-1] == 1:
-        if pred_rank == 1:
-            y_pred = tf.expand_dims(y_pred, -1)
-        else:
-            y_true = tf.squeeze(y_true, -1)
     return y_true, y_pred
 
 
@@ -65,8 +61,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False):
     logits = y_pred if from_logits else _logits_behind(y_pred, "Softmax")
     if logits is not None:
         return tf.nn.softmax_cross_entropy_with_logits(labels=y_true, logits=logits)
-    p = y_pred / tf.reduce_sum(y_pred, axis=-1, keepdims=True)
-    p = tf.clip_by_value(p, EPSILON, 1.0 - EPSILON)
+    p = tf.clip_by_value(y_pred / tf.reduce_sum(y_pred, axis=-1, keepdims=True), EPSILON, 1.0 - EPSILON)
     return -tf.reduce_sum(y_true * tf.math.log(p), axis=-1)
 
 
@@ -96,56 +91,33 @@ class Loss:
         y_true, y_pred = same_rank(tf.cast(y_true, tf.float32), y_pred)
         values = self.fn(y_true, y_pred, **self.fn_kwargs)
         if sample_weight is not None:
-            weights = tf.cast(sample_weight, values.dtype)
-            values, weights = same_rank(values, weights)
+            values, weights = same_rank(values, tf.cast(sample_weight, values.dtype))
             values = values * weights
         return tf.math.divide_no_nan(tf.reduce_sum(values), tf.cast(tf.size(values), values.dtype))
 
 
-class MeanSquaredError(Loss):
-    """Mean of squared differences over the last axis, averaged over the batch."""
-
-    def __init__(self, name="mean_squared_error"):
-        super().__init__(mean_squared_error, name)
-
-
-class MeanAbsoluteError(Loss):
-    """Mean of absolute differences over the last axis, averaged over the batch."""
-
-    def __init__(self, name="mean_absolute_error"):
-        super().__init__(mean_absolute_error, name)
+def wrapper_class(base, fn, doc):
+    """Returns `base`'s subclass named after `fn` whose `__init__([from_logits, ]name=fn.__name__)` wraps `fn`."""
+    if "from_logits" in fn.__code__.co_varnames:
+        def __init__(self, from_logits=False, name=fn.__name__):
+            base.__init__(self, fn, name, from_logits=from_logits)
+    else:
+        def __init__(self, name=fn.__name__):
+            base.__init__(self, fn, name)
+    class_name = fn.__name__.title().replace("_", "")
+    return type(class_name, (base,), {"__init__": __init__, "__doc__": doc, "__module__": base.__module__})
 
 
-class BinaryCrossentropy(Loss):
-    """Binary crossentropy for 0/1 targets and probabilities (or logits)."""
+MeanSquaredError = wrapper_class(Loss, mean_squared_error, "Mean of squared differences over the last axis.")
+MeanAbsoluteError = wrapper_class(Loss, mean_absolute_error, "Mean of absolute differences over the last axis.")
+BinaryCrossentropy = wrapper_class(Loss, binary_crossentropy, "Crossentropy for 0/1 targets and probabilities.")
+CategoricalCrossentropy = wrapper_class(Loss, categorical_crossentropy, "Crossentropy for one-hot targets.")
+SparseCategoricalCrossentropy = wrapper_class(Loss, sparse_categorical_crossentropy, "Crossentropy for int targets.")
 
-    def __init__(self, from_logits=False, name="binary_crossentropy"):
-        super().__init__(binary_crossentropy, name, from_logits=from_logits)
-
-
-class CategoricalCrossentropy(Loss):
-    """Crossentropy for one-hot targets and class probabilities (or logits)."""
-
-    def __init__(self, from_logits=False, name="categorical_crossentropy"):
-        super().__init__(categorical_crossentropy, name, from_logits=from_logits)
-
-
-class SparseCategoricalCrossentropy(Loss):
-    """Crossentropy for integer targets and class probabilities (or logits)."""
-
-    def __init__(self, from_logits=False, name="sparse_categorical_crossentropy"):
-        super().__init__(sparse_categorical_crossentropy, name, from_logits=from_logits)
-
-
-_BY_NAME = {
-    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
-    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
-    "binary_crossentropy": BinaryCrossentropy,
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-}
-_BY_NAME.update({cls.__name__: cls for cls in set(_BY_NAME.values())})
-
+_CLASSES = [MeanSquaredError, MeanAbsoluteError, BinaryCrossentropy, CategoricalCrossentropy,
+            SparseCategoricalCrossentropy]
+_BY_NAME = {"mse": MeanSquaredError, "mae": MeanAbsoluteError,
+            **{cls().name: cls for cls in _CLASSES}, **{cls.__name__: cls for cls in _CLASSES}}
 
 def get(identifier):
     """Returns a `Loss` for a name, a `Loss` instance or a `(y_true, y_pred)` callable.

@@ -7,8 +7,7 @@ from reference import losses
 def binary_accuracy(y_true, y_pred, threshold=0.5):
     """Returns 1.0 where `(y_pred > threshold) == y_true`, else 0.0."""
     y_true, y_pred = losses.same_rank(tf.convert_to_tensor(y_true), tf.convert_to_tensor(y_pred))
-    y_pred = tf.cast(y_pred > threshold, y_true.dtype)
-    return tf.cast(tf.equal(y_true, y_pred), tf.float32)
+    return tf.cast(tf.equal(y_true, tf.cast(y_pred > threshold, y_true.dtype)), tf.float32)
 
 
 def categorical_accuracy(y_true, y_pred):
@@ -22,8 +21,7 @@ def sparse_categorical_accuracy(y_true, y_pred):
     y_true = tf.cast(y_true, y_pred.dtype)
     if y_true.shape.rank == y_pred.shape.rank and y_true.shape[-1] == 1:
         y_true = tf.squeeze(y_true, -1)
-    return tf.cast(tf.equal(y_true, tf.cast(tf.argmax(y_pred, axis=-1), y_pred.dtype)),
-                   tf.float32)
+    return tf.cast(tf.equal(y_true, tf.cast(tf.argmax(y_pred, axis=-1), y_pred.dtype)), tf.float32)
 
 
 def accuracy(y_true, y_pred):
@@ -62,7 +60,6 @@ class Mean:
         return tf.math.divide_no_nan(self.total, self.count)
 
     def reset_state(self):
-        """Forgets every update."""
         self.total.assign(0.0)
         self.count.assign(0.0)
 
@@ -78,13 +75,6 @@ class MeanMetricWrapper(Mean):
         super().update_state(self.fn(y_true, y_pred), sample_weight)
 
 
-class Accuracy(MeanMetricWrapper):
-    """Fraction of predictions exactly equal to the targets."""
-
-    def __init__(self, name="accuracy"):
-        super().__init__(accuracy, name)
-
-
 class BinaryAccuracy(MeanMetricWrapper):
     """Fraction of predictions on the right side of `threshold` (default 0.5)."""
 
@@ -92,33 +82,13 @@ class BinaryAccuracy(MeanMetricWrapper):
         super().__init__(lambda t, p: binary_accuracy(t, p, threshold), name)
 
 
-class CategoricalAccuracy(MeanMetricWrapper):
-    """Fraction of samples whose argmax matches the one-hot target."""
-
-    def __init__(self, name="categorical_accuracy"):
-        super().__init__(categorical_accuracy, name)
-
-
-class SparseCategoricalAccuracy(MeanMetricWrapper):
-    """Fraction of samples whose argmax matches the integer target."""
-
-    def __init__(self, name="sparse_categorical_accuracy"):
-        super().__init__(sparse_categorical_accuracy, name)
-
-
-class MeanSquaredError(MeanMetricWrapper):
-    """Mean of squared differences over all samples."""
-
-    def __init__(self, name="mean_squared_error"):
-        super().__init__(losses.mean_squared_error, name)
-
-
-class MeanAbsoluteError(MeanMetricWrapper):
-    """Mean of absolute differences over all samples."""
-
-    def __init__(self, name="mean_absolute_error"):
-        super().__init__(losses.mean_absolute_error, name)
-
+Accuracy = losses.wrapper_class(MeanMetricWrapper, accuracy, "Fraction of predictions equal to the targets.")
+CategoricalAccuracy = losses.wrapper_class(MeanMetricWrapper, categorical_accuracy,
+                                           "Fraction of samples whose argmax matches the one-hot target.")
+SparseCategoricalAccuracy = losses.wrapper_class(MeanMetricWrapper, sparse_categorical_accuracy,
+                                                 "Fraction of samples whose argmax matches the integer target.")
+MeanSquaredError = losses.wrapper_class(MeanMetricWrapper, losses.mean_squared_error, "Mean of squared differences.")
+MeanAbsoluteError = losses.wrapper_class(MeanMetricWrapper, losses.mean_absolute_error, "Mean of absolute differences.")
 
 _BY_NAME = {
     "binary_accuracy": BinaryAccuracy, "categorical_accuracy": CategoricalAccuracy,
@@ -127,17 +97,17 @@ _BY_NAME = {
     "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
 }
 _BY_NAME.update({cls.__name__: cls for cls in set(_BY_NAME.values())}, Accuracy=Accuracy)
+_ACCURACY = ("accuracy", "acc")  # resolved from the shapes by `get`
 
 
 def check(identifier):
     """Raises unless `identifier` names a metric, is a metric object or a callable."""
     if isinstance(identifier, str):
-        if identifier.lower() not in ("accuracy", "acc") and identifier not in _BY_NAME:
+        if identifier.lower() not in _ACCURACY and identifier not in _BY_NAME:
             raise ValueError(f"Unknown metric: metrics entry {identifier!r}; known: "
-                             f"{['accuracy', 'acc'] + sorted(_BY_NAME)}")
+                             f"{list(_ACCURACY) + sorted(_BY_NAME)}")
     elif not (isinstance(identifier, Mean) or callable(identifier)):
-        raise TypeError(f"metrics entries must be names, metric objects or callables, "
-                        f"got {identifier!r}")
+        raise TypeError(f"metrics entries must be names, metric objects or callables, got {identifier!r}")
 
 
 def get(identifier, y_true_shape, y_pred_shape, loss=None):
@@ -152,7 +122,7 @@ def get(identifier, y_true_shape, y_pred_shape, loss=None):
         return identifier
     if not isinstance(identifier, str):
         return MeanMetricWrapper(identifier, getattr(identifier, "__name__", "metric"))
-    if identifier.lower() not in ("accuracy", "acc"):
+    if identifier.lower() not in _ACCURACY:
         metric = _BY_NAME[identifier]()
     elif y_pred_shape[-1] == 1 or isinstance(loss, losses.BinaryCrossentropy):
         metric = BinaryAccuracy()
@@ -162,4 +132,3 @@ def get(identifier, y_true_shape, y_pred_shape, loss=None):
         metric = CategoricalAccuracy()
     metric.name = identifier
     return metric
-

@@ -1,6 +1,5 @@
 """Sequential: a stack of layers with compile / fit / evaluate / predict."""
 import math
-import sys
 import time
 
 import numpy as np
@@ -11,13 +10,10 @@ from reference.layers import Layer, shape_tuple
 
 
 class History:
-    """What `fit` returns: `history` maps each metric name to one float per epoch.
+    """What `fit` returns: `history` maps `loss`, each metric and their `val_` keys to one float per epoch.
 
-    Attributes:
-        history: dict of `loss`, metric names and their `val_` versions.
-        epoch: the epoch indices that ran.
-        params: `{"verbose", "epochs", "steps"}` (steps per epoch).
-        model: the model that was trained.
+    Attributes: `history`, `epoch` (the epoch indices that ran), `params` (`verbose`, `epochs` and `steps`
+    per epoch) and `model`.
     """
 
     def __init__(self, model, params):
@@ -34,8 +30,7 @@ def _as_array(value, argument, floating):
     try:
         array = np.array(value, copy=True)
     except (TypeError, ValueError) as error:
-        raise TypeError(f"{argument} must be a numeric array, got {type(value).__name__}") \
-            from error
+        raise TypeError(f"{argument} must be a numeric array, got {type(value).__name__}") from error
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{argument} must be numeric, got an array of dtype {array.dtype}")
     if floating and array.dtype.kind != "f":
@@ -53,8 +48,7 @@ def _as_data(method, x, y, sample_weight=None):
                   else _as_array(sample_weight, "sample_weight", False).astype(np.float32))
     sizes = {name: len(array) for name, array in zip(("x", "y", "sample_weight"), arrays)}
     if len(set(sizes.values())) > 1:
-        raise ValueError(f"{method}: x, y and sample_weight must have the same number of "
-                         f"samples, got {sizes}")
+        raise ValueError(f"{method}: x, y and sample_weight must have the same number of samples, got {sizes}")
     if sizes["x"] == 0:
         raise ValueError(f"{method}: x and y are empty; there is nothing to {method} on")
     return tuple(tf.constant(array) for array in arrays)
@@ -69,42 +63,36 @@ def _check_int(value, argument, minimum):
 
 
 def _check_verbose(verbose):
-    if verbose == "auto":
-        return 1
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+    if verbose != "auto" and (isinstance(verbose, bool) or verbose not in (0, 1, 2)):
         raise ValueError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
-    return verbose
+    return 1 if verbose == "auto" else verbose
 
 
 def _batches(num_samples, batch_size, order):
-    """Yields index tensors for consecutive batches of `order`; the last may be partial."""
+    """Splits the index tensor `order` into consecutive batches; the last may be partial."""
     sizes = [batch_size] * (num_samples // batch_size)
-    if num_samples % batch_size:
-        sizes.append(num_samples % batch_size)
-    return tf.split(order, sizes)
+    return tf.split(order, sizes + [num_samples % batch_size] if num_samples % batch_size else sizes)
 
 
 class _ProgressBar:
-    """Keras-style per-epoch progress line, redrawn in place with `\\r`."""
+    """Keras-style epoch progress: a bar redrawn in place (verbose=1) or one line at the end (verbose=2)."""
 
     def __init__(self, steps, verbose):
         self.steps, self.verbose, self.start, self.drawn, self.width = steps, verbose, time.time(), 0.0, 0
 
-    def update(self, step, logs_fn, final=False):
-        now = time.time()
+    def update(self, step, logs_fn):
+        now, final = time.time(), step == self.steps
         if not final and (self.verbose == 2 or now - self.drawn < 0.1):
-            return
+            return  # reading the metrics back waits for the step, so redraw at most 10 times a second
         self.drawn, elapsed = now, now - self.start
         logs = " - ".join(f"{name}: {value:.4f}" for name, value in logs_fn().items())
-        if self.verbose == 1:
-            bar = ("\u2501" * int(20 * step / self.steps)).ljust(20)
-            line = f"{step}/{self.steps} {bar} {elapsed:.0f}s {1000 * elapsed / step:.0f}ms/step - {logs}"
-            sys.stdout.write("\r" + line.ljust(self.width))
-            self.width = len(line)
-        else:
-            sys.stdout.write(f"{step}/{self.steps} - {elapsed:.0f}s - {logs}")
-        sys.stdout.write("\n" if final else "")
-        sys.stdout.flush()
+        if self.verbose == 2:
+            print(f"{step}/{self.steps} - {elapsed:.0f}s - {logs}")
+            return
+        bar = ("\u2501" * int(20 * step / self.steps)).ljust(20)
+        line = f"{step}/{self.steps} {bar} {elapsed:.0f}s {1000 * elapsed / step:.0f}ms/step - {logs}"
+        print("\r" + line.ljust(self.width), end="\n" if final else "", flush=True)
+        self.width = len(line)
 
 
 class Sequential(Layer):
@@ -123,9 +111,7 @@ class Sequential(Layer):
 
     def __init__(self, layers=None, name=None, trainable=True):
         super().__init__(name=name, trainable=trainable)
-        self.layers = []
-        self.optimizer = self.loss = None
-        self.history = None
+        self.layers, self.optimizer, self.loss, self.history = [], None, None, None
         self._metric_specs = self._metrics = None
         for layer in layers or []:
             self.add(layer)
@@ -139,8 +125,7 @@ class Sequential(Layer):
     def build(self, input_shape):
         """Builds every layer by tracing one call on `input_shape` (batch dim may be None)."""
         if not self.layers:
-            raise ValueError(f"{self.name}: cannot build a Sequential with no layers; "
-                             "call model.add(layer) first")
+            raise ValueError(f"{self.name}: cannot build a Sequential with no layers; call model.add(layer) first")
         self.input_shape = shape_tuple(input_shape)
         tf.function(self.call).get_concrete_function(tf.TensorSpec(self.input_shape, self.dtype))
 
@@ -156,23 +141,18 @@ class Sequential(Layer):
 
     @property
     def trainable_weights(self):
-        return [w for layer in self.layers for w in layer.trainable_weights] \
-            if self.trainable else []
+        return [w for layer in self.layers for w in layer.trainable_weights] if self.trainable else []
 
     def summary(self, print_fn=print):
         """Prints one row per layer (name, type, output shape, parameters) and the totals."""
-        rows, shape = [], getattr(self, "input_shape", None)
+        print_fn(f'Model: "{self.name}"\n{"Layer (type)":<32}{"Output Shape":<24}{"Param #":>10}')
+        shape = getattr(self, "input_shape", None)
         for layer in self.layers:
             try:
                 shape = layer.compute_output_shape((None,) + shape[1:])
-            except (NotImplementedError, TypeError, ValueError):
+            except (NotImplementedError, TypeError, ValueError):  # not built, or no compute_output_shape
                 shape = None
-            rows.append((f"{layer.name} ({type(layer).__name__})", str(shape or "?"),
-                         str(layer.count_params())))
-        print_fn(f'Model: "{self.name}"')
-        print_fn(f"{'Layer (type)':<32}{'Output Shape':<24}{'Param #':>10}")
-        for name, shape_text, params in rows:
-            print_fn(f"{name:<32}{shape_text:<24}{params:>10}")
+            print_fn(f"{f'{layer.name} ({type(layer).__name__})':<32}{str(shape or '?'):<24}{layer.count_params():>10}")
         trainable = int(sum(np.prod(w.shape) for w in self.trainable_weights))
         print_fn(f"Total params: {self.count_params()}\nTrainable params: {trainable}\n"
                  f"Non-trainable params: {self.count_params() - trainable}")
@@ -208,7 +188,6 @@ class Sequential(Layer):
             raise ValueError(f"{self.name}: call compile() before {method}()")
         if not self.built:
             self.build((None,) + tuple(x.shape[1:]))
-            self.built = True
         self.optimizer.build(self.trainable_weights)
         if self._metrics is None:
             y_pred_shape = tuple(self(x[:1]).shape)
@@ -240,25 +219,20 @@ class Sequential(Layer):
         self._update_metrics(y, y_pred, sample_weight, self.loss(y, y_pred, sample_weight))
 
     def _logs(self, prefix=""):
-        return {prefix + m.name: float(m.result())
-                for m in [self._loss_tracker] + self._metrics}
-
-    def _reset_metrics(self):
-        for metric in [self._loss_tracker] + self._metrics:
-            metric.reset_state()
+        return {prefix + m.name: float(m.result()) for m in [self._loss_tracker] + self._metrics}
 
     def _run_epoch(self, step_function, data, batch_size, order, verbose):
-        self._reset_metrics()
+        for metric in [self._loss_tracker] + self._metrics:
+            metric.reset_state()
         batches = _batches(int(data[0].shape[0]), batch_size, order)
         progress = _ProgressBar(len(batches), verbose) if verbose else None
         for step, batch_indices in enumerate(batches, start=1):
             step_function(data, batch_indices)
             if progress:
-                progress.update(step, self._logs, final=step == len(batches))
+                progress.update(step, self._logs)
 
     def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", validation_split=0.0,
-            validation_data=None, shuffle=True, initial_epoch=0, validation_freq=1,
-            sample_weight=None):
+            validation_data=None, shuffle=True, initial_epoch=0, validation_freq=1, sample_weight=None):
         """Trains for `epochs` passes over `(x, y)` and returns a `History`.
 
         Each epoch draws a fresh permutation (if `shuffle`), runs
@@ -273,20 +247,18 @@ class Sequential(Layer):
             ValueError / TypeError: for any invalid argument, before any step runs.
         """
         batch_size = _check_int(32 if batch_size is None else batch_size, "batch_size", 1)
-        epochs = _check_int(epochs, "epochs", 0)
-        initial_epoch = _check_int(initial_epoch, "initial_epoch", 0)
+        epochs, initial_epoch = _check_int(epochs, "epochs", 0), _check_int(initial_epoch, "initial_epoch", 0)
         verbose = _check_verbose(verbose)
         if isinstance(validation_freq, (list, tuple)):
             for value in validation_freq:
                 _check_int(value, "validation_freq entries", 1)
         else:
             _check_int(validation_freq, "validation_freq", 1)
-        data = _as_data("fit", x, y, sample_weight)
-        val_data = None
+        data, val_data = _as_data("fit", x, y, sample_weight), None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be (x_val, y_val) or "
-                                 f"(x_val, y_val, sample_weight), got {validation_data!r}")
+                raise ValueError(f"validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight), "
+                                 f"got {validation_data!r}")
             val_data = _as_data("validation", *validation_data)
         elif validation_split:
             if not isinstance(validation_split, (int, float)) or not 0 < validation_split < 1:
@@ -294,11 +266,9 @@ class Sequential(Layer):
             num_samples = int(data[0].shape[0])
             split_at = math.floor(num_samples * (1.0 - validation_split))
             if split_at in (0, num_samples):
-                raise ValueError(
-                    f"validation_split={validation_split} leaves an empty "
-                    f"{'training' if split_at == 0 else 'validation'} set from {num_samples} samples")
-            val_data = tuple(tensor[split_at:] for tensor in data)
-            data = tuple(tensor[:split_at] for tensor in data)
+                raise ValueError(f"validation_split={validation_split} leaves an empty "
+                                 f"{'training' if split_at == 0 else 'validation'} set from {num_samples} samples")
+            data, val_data = tuple(t[:split_at] for t in data), tuple(t[split_at:] for t in data)
         self._prepare("fit", data[0], data[1])
         num_samples = int(data[0].shape[0])
         self.history = History(self, {"verbose": verbose, "epochs": epochs,
@@ -312,14 +282,12 @@ class Sequential(Layer):
             validate = (epoch + 1 in validation_freq if isinstance(validation_freq, (list, tuple))
                         else (epoch + 1) % validation_freq == 0)
             if val_data is not None and validate:
-                self._run_epoch(self._test_function, val_data, batch_size,
-                                tf.range(int(val_data[0].shape[0])), 0)
+                self._run_epoch(self._test_function, val_data, batch_size, tf.range(int(val_data[0].shape[0])), 0)
                 logs.update(self._logs("val_"))
             self.history.append(epoch, logs)
         return self.history
 
-    def evaluate(self, x, y, batch_size=None, verbose="auto", sample_weight=None,
-                 return_dict=False):
+    def evaluate(self, x, y, batch_size=None, verbose="auto", sample_weight=None, return_dict=False):
         """Returns the loss (and metrics) on `(x, y)`, averaged over all samples.
 
         Returns:
@@ -330,8 +298,7 @@ class Sequential(Layer):
         verbose = _check_verbose(verbose)
         data = _as_data("evaluate", x, y, sample_weight)
         self._prepare("evaluate", data[0], data[1])
-        self._run_epoch(self._test_function, data, batch_size,
-                        tf.range(int(data[0].shape[0])), verbose)
+        self._run_epoch(self._test_function, data, batch_size, tf.range(int(data[0].shape[0])), verbose)
         logs = self._logs()
         if return_dict:
             return logs
@@ -346,10 +313,7 @@ class Sequential(Layer):
             raise ValueError("predict: x is empty")
         if not self.built:
             self.build((None,) + tuple(x.shape[1:]))
-            self.built = True
         if getattr(self, "_predict_function", None) is None:
             self._predict_function = tf.function(self.__call__, reduce_retracing=True, autograph=False)
-        outputs = [self._predict_function(tf.gather(x, batch_indices))
-                   for batch_indices in _batches(int(x.shape[0]), batch_size,
-                                                 tf.range(int(x.shape[0])))]
-        return tf.concat(outputs, axis=0).numpy()
+        batches = _batches(int(x.shape[0]), batch_size, tf.range(int(x.shape[0])))
+        return tf.concat([self._predict_function(tf.gather(x, indices)) for indices in batches], axis=0).numpy()

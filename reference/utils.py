@@ -6,10 +6,7 @@ import tensorflow as tf
 
 
 def set_random_seed(seed):
-    """Seeds Python's `random`, NumPy and TensorFlow's global RNG.
-
-    After this, initial weights and `fit(shuffle=True)` orders repeat exactly.
-    """
+    """Seeds Python's `random`, NumPy and TensorFlow, so initial weights and `fit` shuffles repeat exactly."""
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"set_random_seed: seed must be an int, got {seed!r}")
     random.seed(seed)
