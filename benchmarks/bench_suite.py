@@ -4,8 +4,9 @@
 
 For each profile it runs the selected contracts once (after a warm-up run that pays for imports and
 graph tracing) and prints the wall time. While the suite runs, a sampling thread looks at the main
-thread's stack every millisecond: a sample whose stack passes through the framework (tensorflow,
-keras, tf_keras, torch, jax, reference) counts as framework time, any other sample as kit time
+thread's stack every millisecond: the time since the previous sample counts as framework time when
+the stack passes through the framework (tensorflow, keras, tf_keras, torch, jax, reference), as kit
+time otherwise
 (hypothesis drawing, oracles, bookkeeping). The kit's overhead is reported as kit / framework.
 Ratios, not absolute times, are what to compare across machines.
 """
@@ -48,14 +49,20 @@ class StackSampler:
         return False
 
     def _sample(self):
+        # Each sample stands for the time since the previous one: pure-Python kit code holds the
+        # GIL for up to the switch interval (5 ms) while framework kernels release it, so counting
+        # samples instead of time would under-report the kit.
+        last = time.perf_counter()
         while not self._stop.wait(self.interval):
             frame = sys._current_frames().get(self._main)
+            now = time.perf_counter()
+            elapsed, last = now - last, now
             if frame is None:
                 continue
             if self._in_framework(frame):
-                self.framework += 1
+                self.framework += elapsed
             else:
-                self.kit += 1
+                self.kit += elapsed
 
     def __enter__(self):
         self._thread.start()
@@ -84,8 +91,8 @@ def main(argv=None):
         with StackSampler() as sampler:
             results = runner.run(impl, contracts, profile=profile, seed=args.seed)
         wall = time.perf_counter() - started
-        total = max(1, sampler.framework + sampler.kit)
-        overhead = sampler.kit / max(1, sampler.framework)
+        total = max(1e-9, sampler.framework + sampler.kit)
+        overhead = sampler.kit / max(1e-9, sampler.framework)
         failed = runner.counts(results)["failed"]
         print(f"{profile:<10}{wall:>10.1f}{100 * sampler.framework / total:>13.0f}%{overhead:>14.0%}{failed:>8}")
 
