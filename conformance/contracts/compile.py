@@ -16,6 +16,14 @@ LOSS_CLASSES = {"mse": "MeanSquaredError", "mae": "MeanAbsoluteError"}
 METRIC_NAMES = ("mae", "mse", "accuracy", "binary_accuracy")
 
 
+# Both compile contracts draw the same choices: one data set, one optimizer and one loss by name.
+_OPTIMIZER_AND_LOSS = {
+    "case": strategies.regression_cases(),
+    "optimizer": st.sampled_from(sorted(OPTIMIZER_CLASSES)),
+    "loss": st.sampled_from(sorted(LOSS_CLASSES)),
+}
+
+
 @contract(
     "COMPILE-ACCEPTS-STRINGS",
     area=AREA,
@@ -23,8 +31,7 @@ METRIC_NAMES = ("mae", "mse", "accuracy", "binary_accuracy")
     statement="compile accepts the optimizer, the loss and the metrics as their string names, and fit then trains.",
     rationale="compile(optimizer='rmsprop', loss='mse', metrics=['mae']) is the book's first model; a framework "
     "that needs objects breaks every tutorial.",
-    given={"case": strategies.regression_cases(), "optimizer": st.sampled_from(sorted(OPTIMIZER_CLASSES)),
-           "loss": st.sampled_from(sorted(LOSS_CLASSES))},
+    given=_OPTIMIZER_AND_LOSS,
 )
 def check_accepts_strings(impl, case, optimizer, loss):
     """compile(optimizer=name, loss=name, metrics=['mae']), fit one epoch, read the History's loss and mae."""
@@ -43,8 +50,7 @@ def check_accepts_strings(impl, case, optimizer, loss):
     statement="compile accepts optimizer, loss and metric objects, and the model keeps the optimizer object it was given.",
     rationale="Objects are how users set a learning rate or a loss option; a copy or a default in their place "
     "silently ignores those settings.",
-    given={"case": strategies.regression_cases(), "optimizer": st.sampled_from(sorted(OPTIMIZER_CLASSES)),
-           "loss": st.sampled_from(sorted(LOSS_CLASSES))},
+    given=_OPTIMIZER_AND_LOSS,
 )
 def check_accepts_objects(impl, case, optimizer, loss):
     """compile with optimizers.X(learning_rate), losses.Y() and metrics.MeanAbsoluteError(); fit; check
