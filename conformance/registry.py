@@ -30,7 +30,21 @@ AREAS = (
     "errors",
 )
 
+# What a contract presupposes, unless it says otherwise: a layer that cannot be built, or that does not
+# hold [kernel, bias], would otherwise fail every later contract for that one reason. The contracts
+# named here are the root causes; the cells resting on them are reported as blocked, once each.
+BUILDS = "LAYER-EXPLICIT-BUILD"
+WEIGHT_LAYOUT = "LAYER-WEIGHT-LAYOUT"
+AREA_RESTS_ON = {
+    "lifecycle": (BUILDS,),
+    **{area: (BUILDS, WEIGHT_LAYOUT) for area in AREAS if area != "lifecycle"},
+}
+
 _ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
+
+
+class NothingSelected(ValueError):
+    """A contract pattern that matches no contract id or area."""
 
 
 class NotApplicable(Exception):
@@ -53,6 +67,10 @@ class Contract:
         per_device: run once per device of the device matrix.
         requires: ``requires(impl, device)`` gives the reason the contract does not apply to ``impl``
             on ``device`` (an optional feature it lacks), or ``None`` when it applies.
+        examples: keyword dicts for ``given`` that every profile runs first (hypothesis ``@example``):
+            the cases the contract exists for, so a small profile samples the same space, not a blind one.
+        rests_on: ids of the contracts this one presupposes; when one of them does not pass on the
+            same device, this cell is reported as blocked by it instead of failing for the same cause.
     """
 
     id: str
@@ -64,6 +82,8 @@ class Contract:
     given: Mapping = field(default_factory=dict, repr=False, compare=False)
     per_device: bool = False
     requires: Callable | None = field(default=None, repr=False, compare=False)
+    examples: tuple = field(default=(), repr=False, compare=False)
+    rests_on: tuple = ()
 
     @property
     def how_checked(self) -> str:
@@ -79,7 +99,7 @@ class Contract:
 _REGISTRY: dict[str, Contract] = {}
 
 
-def contract(id, *, area, level, statement, rationale, given=None, per_device=False, requires=None):
+def contract(id, *, area, level, statement, rationale, given=None, per_device=False, requires=None, examples=(), rests_on=None):
     """Decorator: register ``check`` under ``id`` and return it unchanged."""
     if not _ID_PATTERN.match(id):
         raise ValueError(f"contract id must look like AREA-WHAT (upper case, dashes), got {id!r}")
@@ -101,6 +121,8 @@ def contract(id, *, area, level, statement, rationale, given=None, per_device=Fa
             given=dict(given or {}),
             per_device=per_device,
             requires=requires,
+            examples=tuple(dict(example) for example in examples),
+            rests_on=tuple(p for p in (AREA_RESTS_ON.get(area, ()) if rests_on is None else rests_on) if p != id),
         )
         return check
 
@@ -140,7 +162,7 @@ def select(patterns=None) -> list[Contract]:
             if fnmatch.fnmatchcase(c.id, pattern_upper) or c.area == pattern.lower()
         ]
         if not matched:
-            raise ValueError(
+            raise NothingSelected(
                 f"contracts: pattern {pattern!r} matches no contract id or area "
                 f"(areas: {', '.join(AREAS)})"
             )

@@ -8,51 +8,60 @@ so every failure can be replayed with ``--seed``.
 from __future__ import annotations
 
 import contextlib
+import os
+import pickle
 import random
+import signal
+import sysconfig
+import threading
 import time
+import traceback
 import warnings
-from dataclasses import asdict, dataclass, field
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.internal.conjecture import engine as conjecture_engine
+from hypothesis.errors import Flaky, HypothesisException
 
-from conformance.registry import MUST, Contract, NotApplicable
+from conformance.outcomes import (  # noqa: F401  (re-exported: runner.PASSED etc. read naturally in checks)
+    BLOCKED,
+    BLOCKING,
+    DEFAULT_DEVICE,
+    ERROR,
+    FAILED,
+    MUST,
+    NOT_APPLICABLE,
+    PASSED,
+    SKIPPED,
+    STATUSES,
+    TIMEOUT,
+    XFAILED,
+    XPASSED,
+    Result,
+    counts,
+)
+from conformance.registry import Contract, NotApplicable
 
 PROFILES = {"quick": 6, "default": 25, "thorough": 200}  # hypothesis max_examples per cell
-PASSED, FAILED, SKIPPED, NOT_APPLICABLE, XFAILED, XPASSED = (
-    "passed",
-    "failed",
-    "skipped",
-    "not_applicable",
-    "xfailed",
-    "xpassed",
-)
-STATUSES = (PASSED, FAILED, SKIPPED, NOT_APPLICABLE, XFAILED, XPASSED)
-DEFAULT_DEVICE = "default"  # label for contracts that do not depend on the device
+
+# Per-cell time limit: a default-profile cell takes seconds and a thorough fit-based one about a
+# minute; five minutes means the cell is stuck (a layer whose call never returns), not slow.
+DEFAULT_TIMEOUT = 300.0
 
 
-@dataclass
-class Result:
-    """The outcome of one contract on one implementation and device."""
+class CellTimeout(BaseException):
+    """Raised in the main thread when a cell runs past its time limit.
 
-    contract_id: str
-    area: str
-    level: str
-    impl: str
-    device: str
-    status: str
-    message: str = ""
-    counterexample: str = ""
-    seed: int | None = None
-    profile: str = "default"
-    duration: float = 0.0
-    examples: int = 0
-    reproduce: str = ""
-    extra: dict = field(default_factory=dict)
+    A BaseException, so that neither an implementation's nor hypothesis's ``except Exception`` takes it
+    for a failure of the example being run.
+    """
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`run`; ``results`` holds the cells that finished, in report order."""
+
+    def __init__(self, results):
+        super().__init__("interrupted")
+        self.results = results
 
 
 def device_matrix(impl) -> list[str]:
@@ -70,21 +79,57 @@ def cells(contracts, devices):
             yield contract, device
 
 
+def in_dependency_order(contracts) -> list:
+    """``contracts`` with every contract after those it rests on (when selected), otherwise in the given order."""
+    by_id = {c.id: c for c in contracts}
+    ordered, placed = [], set()
+
+    def place(contract):
+        if contract.id in placed:
+            return
+        placed.add(contract.id)
+        for prerequisite in contract.rests_on:
+            if prerequisite in by_id:
+                place(by_id[prerequisite])
+        ordered.append(contract)
+
+    for contract in contracts:
+        place(contract)
+    return ordered
+
+
+def blocker(contract, device, finished, first_device="CPU:0"):
+    """The finished Result that blocks ``contract`` on ``device``, or ``None``.
+
+    ``finished`` maps ``(contract_id, device)`` to Results. A prerequisite blocks when it did not pass
+    on the same device, or on the device-independent column; a device-independent cell runs on the
+    default device, so it is also blocked by its prerequisite's cell on ``first_device``.
+    """
+    places = [device, DEFAULT_DEVICE] + ([first_device] if device == DEFAULT_DEVICE else [])
+    for prerequisite in contract.rests_on:
+        for place in places:
+            result = finished.get((prerequisite, place))
+            if result is not None and result.status in BLOCKING:
+                return result
+    return None
+
+
 def new_seed() -> int:
     return random.SystemRandom().randrange(2**32)
 
 
 # Every example of these areas compiles and fits a fresh model (0.3-1 s, mostly graph tracing),
 # against about 10 ms for a layer call; they draw a third of the profile's examples so that a
-# profile costs about the same for every area. Their examples are small data sets that already
-# vary shapes, batch sizes and epochs, so fewer draws still cover the partial-batch cases.
+# profile costs about the same for every area. The cases each contract exists for are pinned with
+# explicit examples (``@contract(examples=...)``), which every profile runs on top of these draws.
 FIT_AREAS = ("compile", "training", "validation", "errors")
 FIT_EXAMPLE_FRACTION = 3
 
-# Hypothesis shrinks for up to 300 s by default; a fit-based failure re-runs fit per shrink step,
-# so a few findings would dominate a run. 30 s still reaches a minimal example for the kit's
-# small strategies (seen on every mutant in tests/mutants).
-MAX_SHRINKING_SECONDS = 30
+# Hypothesis shrinks for up to 300 s; a fit-based failure re-runs fit per shrink step, so a few
+# findings would dominate a run. Past this many seconds after the first failure, only examples that
+# already failed run again (see _ShrinkBudget): the shrinker then stops at the smallest failing
+# example found so far, which for the kit's small strategies is already minimal in practice.
+SHRINK_SECONDS = 30
 
 
 def max_examples(contract, profile: str) -> int:
@@ -105,6 +150,7 @@ def hypothesis_settings(profile: str, contract=None) -> settings:
         deadline=None,  # first calls trace graphs; wall-clock deadlines would only measure noise
         database=None,
         print_blob=False,
+        report_multiple_bugs=False,  # one failure per cell, with its own example and snippet
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
     )
 
@@ -114,12 +160,19 @@ def reproduce_command(impl, contract_id, seed, profile) -> str:
     return f"keras-conformance run --impl {impl.name}{layer} --contracts {contract_id} --seed {seed} --profile {profile}"
 
 
-def run_cell(contract: Contract, impl, device: str, profile="default", seed=None) -> Result:
-    """Run one contract on one device and return its Result; never raises for a contract failure."""
+def run_cell(contract: Contract, impl, device: str, profile="default", seed=None, timeout=DEFAULT_TIMEOUT) -> Result:
+    """Run one contract on one device and return its Result.
+
+    Never raises for anything the contract, the implementation or the kit does; only Ctrl-C
+    (KeyboardInterrupt) goes through. ``timeout`` is the cell's time limit in seconds (``None``: no
+    limit); it is enforced with SIGALRM, so only in the main thread, and only between Python bytecodes
+    (a single framework kernel that never returns cannot be interrupted).
+    """
     seed = new_seed() if seed is None else seed
     result = Result(contract.id, contract.area, contract.level, impl.label, device, PASSED, seed=seed, profile=profile)
     started = time.perf_counter()
-    drawn = {}  # the last example hypothesis drew: after a failure, the shrunk counterexample
+    drawn = {}  # the last example that ran: after a failure, the shrunk counterexample
+    ran = [0]  # examples run, kept when the cell fails
     try:
         if device != DEFAULT_DEVICE and device not in impl.devices():
             result.status, result.message = SKIPPED, f"{device} is not visible to {impl.name} on this machine"
@@ -128,56 +181,176 @@ def run_cell(contract: Contract, impl, device: str, profile="default", seed=None
         if reason:
             result.status, result.message = NOT_APPLICABLE, reason
             return result
-        result.examples = _execute(contract, impl, None if device == DEFAULT_DEVICE else device, profile, seed, drawn)
+        with _time_limit(timeout):
+            _execute(contract, impl, None if device == DEFAULT_DEVICE else device, profile, seed, drawn, ran)
     except NotApplicable as error:
         result.status, result.message = NOT_APPLICABLE, str(error)
-    except Exception as error:  # a contract failure of any kind is a result, not a crash
-        error = _first_error(error)
-        result.status = FAILED
-        result.message = f"{type(error).__name__}: {error}".strip()
-        result.counterexample = _falsifying_example(error)
+    except CellTimeout as stuck:
+        result.status = TIMEOUT
+        result.message = (
+            f"{contract.id} did not finish within {timeout:g} s on {impl.label} / {device} "
+            f"(stopped during example {ran[0]}; raise the limit with --timeout)"
+        )
+        if stuck.args and stuck.args[0]:
+            result.message += "\nit was running:\n" + stuck.args[0]
+            result.extra["example"] = drawn
         result.reproduce = reproduce_command(impl, contract.id, seed, profile)
-        result.extra["example"] = drawn
+    except Exception as error:  # a failure of any kind is a result, not a crash
+        _record_exception(result, error)
+        result.reproduce = reproduce_command(impl, contract.id, seed, profile)
+        if result.status == FAILED:
+            result.extra["example"] = drawn
     finally:
         result.duration = time.perf_counter() - started
+        result.examples = ran[0]
     return result
 
 
-def _execute(contract, impl, device, profile, seed, last_drawn) -> int:
-    examples = 0
+def _record_exception(result, error) -> None:
+    """Fill in status and message: FAILED when the implementation broke the contract or raised,
+    ERROR when the exception comes from the kit itself."""
+    if isinstance(error, Flaky):
+        inner = _first_error(error)
+        result.status = FAILED
+        result.message = (
+            "the same example failed once and passed when run again: the implementation is not "
+            f"deterministic ({type(inner).__name__}: {inner})".strip()
+        )
+        return
+    if isinstance(error, HypothesisException) or _raised_by_kit(error):
+        result.status = ERROR
+        result.message = f"kit error, not the implementation's failure: {type(error).__name__}: {error}".strip()
+        result.extra["traceback"] = "".join(traceback.format_exception(error)[-6:])
+        return
+    result.status = FAILED
+    result.message = f"{type(error).__name__}: {error}".strip()
+    result.counterexample = _falsifying_example(error)
+
+
+_KIT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_LIBRARY_DIRS = tuple(
+    os.path.abspath(path) + os.sep for path in {sysconfig.get_paths()["stdlib"], os.path.dirname(os.__file__)}
+)
+_NEUTRAL_PACKAGES = ("numpy", "hypothesis", "_pytest", "pluggy")  # tools the kit calls, not implementations
+
+
+def _raised_by_kit(error) -> bool:
+    """Whether ``error`` was raised by the kit's own code rather than by the implementation.
+
+    A violation (AssertionError from ``require``) is never the kit's. Otherwise: the innermost kit frame
+    of the traceback, and below it no frame of the implementation (numpy, hypothesis and the standard
+    library are tools the kit uses, not implementations).
+    """
+    if isinstance(error, AssertionError):
+        return False
+    files = [frame.filename for frame in traceback.extract_tb(error.__traceback__)]
+    kit = [i for i, name in enumerate(files) if os.path.abspath(name).startswith(_KIT_DIR)]
+    if not kit:
+        return False
+    return not any(_is_implementation(name) for name in files[kit[-1] + 1 :])
+
+
+def _is_implementation(filename) -> bool:
+    """Whether a traceback frame's file is the implementation's (a framework, the user's layer), not
+    the kit's, the standard library's, or a neutral tool's."""
+    if filename.startswith("<"):  # <frozen ...>, <string>: interpreter machinery
+        return False
+    path = os.path.abspath(filename)
+    parts = path.split(os.sep)
+    installed = "site-packages" in parts or "dist-packages" in parts
+    if path.startswith(_KIT_DIR) or (path.startswith(_LIBRARY_DIRS) and not installed):
+        return False
+    return not any(package in parts for package in _NEUTRAL_PACKAGES)
+
+
+def _innermost_lines(stack, count=3) -> str:
+    """The innermost ``count`` frames of ``stack`` outside the standard library, one line each."""
+    frames = [f for f in stack if not os.path.abspath(f.filename).startswith(_LIBRARY_DIRS) or "site-packages" in f.filename]
+    return "\n".join(f"  {f.filename}:{f.lineno} in {f.name}: {(f.line or '').strip()}" for f in frames[-count:])
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Raise :class:`CellTimeout` in the body after ``seconds`` (main thread only; else no limit)."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CellTimeout(_innermost_lines(traceback.extract_stack(frame)))
+
+    previous_handler = signal.signal(signal.SIGALRM, expire)
+    previous_delay, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_delay:  # someone else's alarm (pytest-timeout, say) was pending: give it back
+            signal.setitimer(signal.ITIMER_REAL, max(previous_delay - (time.monotonic() - started), 1e-3))
+
+
+class _ShrinkBudget:
+    """Bounds shrinking by time with hypothesis's public API only.
+
+    Once ``seconds`` have passed since the first failure, examples never seen failing are answered as
+    passing without running them, so the shrinker's remaining candidates cost nothing and it stops at
+    the smallest failing example so far; examples that did fail run for real again, so hypothesis's
+    final replay still reproduces the real failure.
+    """
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.first_failure = None
+        self.failed = set()
+
+    def should_run(self, key) -> bool:
+        expired = self.first_failure is not None and time.monotonic() - self.first_failure > self.seconds
+        return not expired or key in self.failed
+
+    def record_failure(self, key):
+        if self.first_failure is None:
+            self.first_failure = time.monotonic()
+        self.failed.add(key)
+
+
+def _fingerprint(drawn):
+    try:
+        return pickle.dumps(drawn, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an unpicklable draw still has a repr that tells examples apart
+        return repr(drawn)
+
+
+def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
+    budget = _ShrinkBudget(SHRINK_SECONDS)
 
     def check(**drawn):
-        nonlocal examples
-        examples += 1
+        key = _fingerprint(drawn)
+        if not budget.should_run(key):
+            return
+        ran[0] += 1
         last_drawn.clear()
         last_drawn.update(drawn)
         # Frameworks warn about legitimate drawn edge cases (softmax over one unit); the contract,
         # not the warning, decides.
-        with impl.on_device(device), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            contract.check(impl, **drawn)
+        try:
+            with impl.on_device(device), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                contract.check(impl, **drawn)
+        except Exception:
+            budget.record_failure(key)
+            raise
 
     if not contract.given:
         check()
-        return examples
+        return
     check.__name__ = contract.id.replace("-", "_").lower()
-    test = hypothesis.seed(seed)(hypothesis_settings(profile, contract)(given(**contract.given)(check)))
-    with _shrinking_limited_to(MAX_SHRINKING_SECONDS):
-        test()
-    return examples
-
-
-@contextlib.contextmanager
-def _shrinking_limited_to(seconds):
-    """Lower hypothesis's shrink time limit (a module constant, no public setting) while running."""
-    previous = getattr(conjecture_engine, "MAX_SHRINKING_SECONDS", None)
-    if previous is not None:
-        conjecture_engine.MAX_SHRINKING_SECONDS = min(previous, seconds)
-    try:
-        yield
-    finally:
-        if previous is not None:
-            conjecture_engine.MAX_SHRINKING_SECONDS = previous
+    test = given(**contract.given)(check)
+    for example in reversed(contract.examples):  # decorators apply inside out; keep the declared order
+        test = hypothesis.example(**example)(test)
+    test = hypothesis.seed(seed)(hypothesis_settings(profile, contract)(test))
+    test()
 
 
 def _first_error(error):
@@ -191,35 +364,43 @@ def _falsifying_example(error) -> str:
     return "\n".join(notes).strip()
 
 
-def run(impl, contracts, profile="default", seed=None, devices=None, on_result=None, expected=None) -> list[Result]:
+def run(impl, contracts, profile="default", seed=None, devices=None, on_result=None, expected=None,
+        timeout=DEFAULT_TIMEOUT, on_start=None) -> list[Result]:
     """Run ``contracts`` on ``impl`` for every device in ``devices`` (the device matrix by default).
 
-    ``expected`` (a :class:`conformance.xfail.ExpectedFailures`) marks known failures: its ``skip``
-    entries are not run, its ``xfail`` entries turn failures into ``xfailed`` and passes into ``xpassed``.
+    Contracts run after those they rest on; a cell whose prerequisite did not pass is reported as
+    blocked by it. ``expected`` (a :class:`conformance.xfail.ExpectedFailures`) marks known failures:
+    its ``skip`` entries are not run, its ``xfail`` entries turn failures into ``xfailed`` and passes
+    into ``xpassed``. ``on_start(contract, device)`` and ``on_result(result)`` follow progress.
+    Results come back in report order. On Ctrl-C, :class:`RunInterrupted` carries the finished cells.
     """
     seed = new_seed() if seed is None else seed
     devices = device_matrix(impl) if devices is None else devices
-    results = []
-    for contract, device in cells(contracts, devices):
-        entry = expected.match(contract.id, impl) if expected is not None else None
-        if entry is not None and entry.mode == "skip":
-            result = Result(contract.id, contract.area, contract.level, impl.label, device, SKIPPED, seed=seed, profile=profile)
-        else:
-            result = run_cell(contract, impl, device, profile, seed)
-        if entry is not None:
-            expected.settle(result, entry)
-        results.append(result)
-        if on_result is not None:
-            on_result(result)
-    return results
+    order = {cell: index for index, cell in enumerate((c.id, d) for c, d in cells(contracts, devices))}
+    finished = {}
+    try:
+        for contract, device in cells(in_dependency_order(contracts), devices):
+            if on_start is not None:
+                on_start(contract, device)
+            entry = expected.match(contract.id, impl, contract.area) if expected is not None else None
+            blocking = blocker(contract, device, finished, devices[0] if devices else "CPU:0")
+            if entry is not None and entry.mode == "skip":
+                result = Result(contract.id, contract.area, contract.level, impl.label, device, SKIPPED, seed=seed, profile=profile)
+            elif blocking is not None and (device == DEFAULT_DEVICE or device in impl.devices()):
+                result = Result(contract.id, contract.area, contract.level, impl.label, device, BLOCKED, seed=seed, profile=profile)
+                result.message = f"blocked by {blocking.contract_id} ({blocking.status} on {blocking.device})"
+                result.extra["blocked_by"] = blocking.contract_id
+            else:
+                result = run_cell(contract, impl, device, profile, seed, timeout)
+            if entry is not None:
+                expected.settle(result, entry)
+            finished[(contract.id, device)] = result
+            if on_result is not None:
+                on_result(result)
+    except KeyboardInterrupt:
+        raise RunInterrupted(sorted(finished.values(), key=lambda r: order[(r.contract_id, r.device)])) from None
+    return sorted(finished.values(), key=lambda r: order[(r.contract_id, r.device)])
 
 
 def must_failures(results) -> list[Result]:
     return [r for r in results if r.level == MUST and r.status == FAILED]
-
-
-def counts(results) -> dict:
-    tally = {status: 0 for status in STATUSES}
-    for result in results:
-        tally[result.status] += 1
-    return tally

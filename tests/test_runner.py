@@ -12,10 +12,10 @@ def impl():
     return adapters.load("keras")
 
 
-def toy_contract(check, given=None, per_device=False, requires=None, level=MUST):
+def toy_contract(check, given=None, per_device=False, requires=None, level=MUST, id="TOY-CONTRACT", rests_on=(), examples=()):
     """A contract that is not registered, so the real registry stays untouched."""
     return Contract(
-        id="TOY-CONTRACT",
+        id=id,
         area="shapes",
         level=level,
         statement="A toy statement.",
@@ -24,6 +24,8 @@ def toy_contract(check, given=None, per_device=False, requires=None, level=MUST)
         given=given or {},
         per_device=per_device,
         requires=requires,
+        rests_on=tuple(rests_on),
+        examples=tuple(examples),
     )
 
 
@@ -40,6 +42,7 @@ def test_failing_property_reports_the_shrunk_counterexample_and_a_seed_that_repl
     assert first.message == "AssertionError: n is 10, expected below 10"
     assert "n=10" in first.counterexample
     assert first.seed == 1234
+    assert first.examples > 1  # the examples run before and while shrinking are counted on failure too
     assert "--contracts TOY-CONTRACT --seed 1234 --profile quick" in first.reproduce
     again = runner.run_cell(contract, impl, runner.DEFAULT_DEVICE, profile="quick", seed=1234)
     assert (again.status, again.message, again.counterexample) == (first.status, first.message, first.counterexample)
@@ -98,7 +101,7 @@ def test_invisible_gpu_cell_is_skipped_with_a_reason(impl):
 def test_per_device_contracts_run_on_each_device_and_inside_its_scope(impl):
     devices_seen = []
     per_device = toy_contract(lambda impl: devices_seen.append(impl.current_device()), per_device=True)
-    once = toy_contract(lambda impl: None)
+    once = toy_contract(lambda impl: None, id="TOY-ONCE")
     results = runner.run(impl, [per_device, once], profile="quick", seed=3, devices=["CPU:0", "CPU:1"])
     assert [(r.device, r.status) for r in results] == [
         ("CPU:0", runner.PASSED),
@@ -110,8 +113,8 @@ def test_per_device_contracts_run_on_each_device_and_inside_its_scope(impl):
 
 def test_counts_and_must_failures(impl):
     must = toy_contract(below_ten, given={"n": st.integers(10, 20)})
-    should = toy_contract(below_ten, given={"n": st.integers(10, 20)}, level=SHOULD)
-    passing = toy_contract(lambda impl: None)
+    should = toy_contract(below_ten, given={"n": st.integers(10, 20)}, level=SHOULD, id="TOY-SHOULD")
+    passing = toy_contract(lambda impl: None, id="TOY-PASSING")
     results = runner.run(impl, [must, should, passing], profile="quick", seed=5, devices=["CPU:0"])
     assert runner.counts(results)[runner.FAILED] == 2 and runner.counts(results)[runner.PASSED] == 1
     assert [r.level for r in runner.must_failures(results)] == [MUST]
@@ -120,3 +123,98 @@ def test_counts_and_must_failures(impl):
 def test_unknown_profile_is_an_error_naming_the_choices():
     with pytest.raises(ValueError, match="profile must be one of quick, default, thorough, got 'fast'"):
         runner.hypothesis_settings("fast")
+
+
+def test_two_distinct_bugs_give_one_failure_whose_message_and_example_agree(impl):
+    def two_bugs(impl, n):
+        """Small n fail one way, large n another: hypothesis would report an ExceptionGroup."""
+        if n % 2:
+            raise AssertionError(f"odd n={n}")
+        if n > 500:
+            raise ValueError(f"large n={n}")
+
+    for seed in range(5):
+        result = runner.run_cell(toy_contract(two_bugs, given={"n": st.integers(0, 1000)}), impl, runner.DEFAULT_DEVICE, "quick", seed)
+        assert result.status == runner.FAILED
+        assert f"n={result.extra['example']['n']}" in result.message, (result.message, result.extra["example"])
+        assert f"n={result.extra['example']['n']}" in result.counterexample
+
+
+def test_shrinking_past_its_time_budget_still_reports_a_real_failure(impl, monkeypatch):
+    monkeypatch.setattr(runner, "SHRINK_SECONDS", 0.0)
+    result = runner.run_cell(toy_contract(below_ten, given={"n": st.integers(0, 1000)}), impl, runner.DEFAULT_DEVICE, "quick", 1234)
+    assert result.status == runner.FAILED
+    n = result.extra["example"]["n"]
+    assert n >= 10 and result.message == f"AssertionError: n is {n}, expected below 10"
+
+
+def test_pinned_examples_run_first_in_every_profile(impl):
+    seen = []
+    contract = toy_contract(lambda impl, n: seen.append(n), given={"n": st.integers(0, 5)}, examples=[{"n": 999}, {"n": 998}])
+    for profile in ("quick", "thorough"):
+        seen.clear()
+        runner.run_cell(contract, impl, runner.DEFAULT_DEVICE, profile, seed=1)
+        assert seen[:2] == [999, 998]
+
+
+def test_an_exception_from_kit_code_is_an_error_and_a_violation_never_is(impl):
+    import conformance.oracles
+
+    namespace = {}
+    source = "def broken_oracle(impl):\n    return {}['missing']\n\ndef violated(impl):\n    raise AssertionError('wrong')\n"
+    exec(compile(source, conformance.oracles.__file__, "exec"), namespace)
+    error = runner.run_cell(toy_contract(namespace["broken_oracle"]), impl, runner.DEFAULT_DEVICE, seed=1)
+    assert error.status == runner.ERROR
+    assert error.message == "kit error, not the implementation's failure: KeyError: 'missing'"
+    assert "broken_oracle" in error.extra["traceback"]
+    violated = runner.run_cell(toy_contract(namespace["violated"]), impl, runner.DEFAULT_DEVICE, seed=1)
+    assert violated.status == runner.FAILED
+
+
+def test_a_cell_past_its_time_limit_is_a_timeout_and_the_run_goes_on(impl):
+    def stuck(impl):
+        while True:
+            pass
+
+    results = runner.run(impl, [toy_contract(stuck), toy_contract(lambda impl: None, id="TOY-NEXT")], seed=1, devices=["CPU:0"], timeout=0.5)
+    assert [(r.contract_id, r.status) for r in results] == [("TOY-CONTRACT", runner.TIMEOUT), ("TOY-NEXT", runner.PASSED)]
+    assert "did not finish within 0.5 s" in results[0].message and "in stuck" in results[0].message
+
+
+def test_cells_resting_on_a_failed_contract_are_blocked_by_it_once(impl):
+    calls = []
+    root = toy_contract(lambda impl: (_ for _ in ()).throw(AssertionError("cannot build")), id="TOY-ROOT")
+    dependent = toy_contract(lambda impl: calls.append("ran"), id="TOY-LEAF", rests_on=["TOY-ROOT"], per_device=True)
+    unrelated = toy_contract(lambda impl: calls.append("unrelated"), id="TOY-OTHER")
+    # listed before its root: the runner still runs the root first, and reports in the given order
+    results = runner.run(impl, [dependent, root, unrelated], seed=1, devices=["CPU:0", "CPU:1"])
+    assert [(r.contract_id, r.device, r.status) for r in results] == [
+        ("TOY-LEAF", "CPU:0", runner.BLOCKED),
+        ("TOY-LEAF", "CPU:1", runner.BLOCKED),
+        ("TOY-ROOT", runner.DEFAULT_DEVICE, runner.FAILED),
+        ("TOY-OTHER", runner.DEFAULT_DEVICE, runner.PASSED),
+    ]
+    assert results[0].message == "blocked by TOY-ROOT (failed on default)"
+    assert calls == ["unrelated"]
+
+
+def test_ctrl_c_stops_the_run_and_keeps_the_finished_cells(impl):
+    def interrupt(impl):
+        raise KeyboardInterrupt
+
+    first, second, third = toy_contract(lambda impl: None, id="TOY-A"), toy_contract(interrupt, id="TOY-B"), toy_contract(lambda impl: None, id="TOY-C")
+    with pytest.raises(runner.RunInterrupted) as stop:
+        runner.run(impl, [first, second, third], seed=1, devices=["CPU:0"])
+    assert [(r.contract_id, r.status) for r in stop.value.results] == [("TOY-A", runner.PASSED)]
+
+
+def test_every_registered_prerequisite_exists_and_runs_before_its_dependents():
+    from conformance import registry
+
+    contracts = registry.all_contracts()
+    ids = {c.id for c in contracts}
+    order = [c.id for c in runner.in_dependency_order(contracts)]
+    for contract in contracts:
+        for prerequisite in contract.rests_on:
+            assert prerequisite in ids, f"{contract.id} rests on unknown {prerequisite}"
+            assert order.index(prerequisite) < order.index(contract.id)

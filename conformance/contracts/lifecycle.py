@@ -35,6 +35,7 @@ def _counting_class(impl, log):
     rationale="Lazy building is what lets a layer be declared before its input size is known; a layer "
     "that creates weights in __init__ cannot adapt to the data it is first called on.",
     given={"units": strategies.units},
+    rests_on=(),
 )
 def check_unbuilt_at_init(impl, units):
     """Construct the layer and read `built`, `weights` and `trainable_weights`."""
@@ -84,6 +85,7 @@ def check_build_once(impl, first, later, units):
     rationale="Models are built from shapes (Sequential.build, fit) as often as from data; the two paths "
     "must agree or a model behaves differently depending on how it was first used.",
     given={"shape": strategies.input_shapes(2, 4), "units": strategies.units},
+    rests_on=(),
 )
 def check_explicit_build(impl, shape, units):
     """Build one layer with build((None,) + shape[1:]) and one by calling it; compare weight shapes and outputs."""
