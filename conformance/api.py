@@ -14,17 +14,16 @@
 
 from __future__ import annotations
 
-import os
-
 
 def _prepare():
-    # The kit splits the CPU into two logical devices (as the CLI does) unless told otherwise; this
-    # must happen before TensorFlow starts, i.e. before the first implementation is loaded.
-    os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Before the first implementation is loaded, i.e. before its framework starts.
+    from conformance import adapters
+
+    adapters.prepare_environment()
 
 
-def check_implementation(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False):
+def check_implementation(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
+                         timeout=None):
     """Run the contracts and give back one :class:`conformance.runner.Result` per contract x device.
 
     Args:
@@ -36,17 +35,21 @@ def check_implementation(impl="reference", layer=None, contracts=None, profile="
         seed: hypothesis seed; a random one (recorded in every result) when ``None``.
         xfail: path of an expected-failures TOML file, or a :class:`conformance.xfail.ExpectedFailures`.
         strict: an expected failure that passes is reported as failed.
+        timeout: time limit per cell in seconds (``None``: the runner's default, 300).
 
-    Each result has ``contract_id``, ``device``, ``status`` (passed, failed, skipped,
-    not_applicable, xfailed, xpassed), ``message``, ``counterexample``, ``seed`` and, for failures,
-    ``extra['snippet']``: Python that reproduces the failure. No pytest is needed.
+    Each result has ``contract_id``, ``device``, ``status`` (one of ``conformance.outcomes.STATUSES``:
+    passed, failed, error, timeout, blocked, skipped, not_applicable, xfailed, xpassed), ``message``,
+    ``counterexample``, ``seed`` and, for failures, ``extra['snippet']``: Python that reproduces the
+    failure. ``conformance.outcomes.exit_status(results)`` gives the CLI's verdict. No pytest is needed.
+    On Ctrl-C, ``conformance.runner.RunInterrupted`` (a KeyboardInterrupt) carries the finished cells.
     """
     _prepare()
     from conformance import adapters, registry, reproduce, runner, xfail as expected_failures
 
     implementation = impl if isinstance(impl, adapters.Implementation) else adapters.load(impl, layer)
     expected = expected_failures.load(xfail, strict=strict)
-    results = runner.run(implementation, registry.select(contracts), profile=profile, seed=seed, expected=expected)
+    results = runner.run(implementation, registry.select(contracts), profile=profile, seed=seed, expected=expected,
+                         timeout=timeout or runner.DEFAULT_TIMEOUT)
     reproduce.attach(results, implementation)
     return results
 
@@ -54,11 +57,12 @@ def check_implementation(impl="reference", layer=None, contracts=None, profile="
 class BoundContract:
     """A contract bound to an implementation, profile and seed; what a parametrized test receives."""
 
-    def __init__(self, contract, impl, profile, seed):
+    def __init__(self, contract, impl, profile, seed, fail_on="must"):
         self.contract = contract
         self.impl = impl
         self.profile = profile
         self.seed = seed
+        self.fail_on = fail_on
 
     @property
     def id(self):
@@ -76,20 +80,27 @@ class BoundContract:
         return result
 
     def check_on(self, device):
-        """Run on ``device``: pytest-skip when not applicable or absent, raise AssertionError on failure."""
+        """Run on ``device``: pytest-skip when not applicable or absent, xfail for a finding that does
+        not fail the run (a SHOULD contract, unless ``fail_on="should"``), AssertionError on a failure
+        that does, RuntimeError when the kit itself raised."""
         import pytest
 
-        from conformance import report, runner
+        from conformance import outcomes, report
 
         result = self.run_on(device)
-        if result.status == runner.FAILED:
+        if result.status == outcomes.ERROR:
+            raise RuntimeError("keras-conformance kit error (not the implementation's failure):\n" + report.failure_text(result, self.contract))
+        if result.status in (outcomes.FAILED, outcomes.TIMEOUT):
+            if not outcomes.fails_run(result, self.fail_on):
+                pytest.xfail(f"{result.level} finding, does not fail the run: {result.message.splitlines()[0]}")
             raise AssertionError(report.failure_text(result, self.contract))
-        if result.status in (runner.SKIPPED, runner.NOT_APPLICABLE):
+        if result.status in (outcomes.SKIPPED, outcomes.NOT_APPLICABLE):
             pytest.skip(result.message)
         return result
 
 
-def parametrize_with_contracts(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False):
+def parametrize_with_contracts(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
+                               fail_on="must"):
     """A ``pytest.mark.parametrize`` over ``(contract, device)`` for every selected contract cell.
 
     ``contract`` is a :class:`BoundContract`; call ``contract.check_on(device)`` in the test body.
@@ -115,6 +126,6 @@ def parametrize_with_contracts(impl="reference", layer=None, contracts=None, pro
             marks.append(pytest.mark.xfail(reason=f"{entry.reason} ({entry.source})", strict=expected.strict, raises=AssertionError))
         label = "any" if device == runner.DEFAULT_DEVICE else device
         params.append(
-            pytest.param(BoundContract(contract, implementation, profile, seed), device, marks=marks, id=f"{contract.id}-{label}")
+            pytest.param(BoundContract(contract, implementation, profile, seed, fail_on), device, marks=marks, id=f"{contract.id}-{label}")
         )
     return pytest.mark.parametrize(("contract", "device"), params)

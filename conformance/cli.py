@@ -1,7 +1,14 @@
 """``keras-conformance``: run the contracts against an implementation and print the matrix.
 
-Exit status: 0 when every MUST contract passed (SHOULD failures are findings, not errors),
-1 when a MUST contract failed, 2 for bad arguments.
+Exit status, numbered as pytest numbers its own:
+  0  every MUST contract passed (SHOULD failures are findings, reported but not failing the run,
+     unless --fail-on should)
+  1  a MUST contract failed or timed out
+  2  interrupted (Ctrl-C); the cells that finished are printed and written to the reports
+  3  internal error of the kit: a cell where the kit itself raised, or a report it could not write
+  4  usage error: bad arguments, an unwritable report path, a module that cannot be imported, a
+     layer that cannot be constructed
+  5  nothing selected: no contract matches, or every selected cell is skipped
 """
 
 from __future__ import annotations
@@ -10,25 +17,69 @@ import argparse
 import os
 import sys
 import time
+import traceback
 
-from conformance import __version__
+from conformance import __version__, outcomes
 
 STATUS_CELL = {
-    "passed": "pass",
-    "failed": "FAIL",
-    "skipped": "skip",
-    "not_applicable": "n/a",
-    "xfailed": "xfail",
-    "xpassed": "XPASS",
+    outcomes.PASSED: "pass",
+    outcomes.FAILED: "FAIL",
+    outcomes.ERROR: "ERROR",
+    outcomes.TIMEOUT: "TIME",
+    outcomes.BLOCKED: "blocked",
+    outcomes.SKIPPED: "skip",
+    outcomes.NOT_APPLICABLE: "n/a",
+    outcomes.XFAILED: "xfail",
+    outcomes.XPASSED: "XPASS",
 }
+LEGEND = (
+    "pass: passed   FAIL: the implementation broke the contract   ERROR: the kit itself raised   "
+    "TIME: over the time limit\nblocked: a contract it rests on did not pass   skip: not run   "
+    "n/a: needs a feature the implementation lacks   xfail/XPASS: listed in the expected-failures file"
+)
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as one line, exit status 4."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse exits 2; a usage error here is 4, as in pytest
+        self.print_usage(sys.stderr)
+        self.exit(outcomes.EXIT_USAGE_ERROR, f"{self.prog}: error: {message}\n")
+
+
+def _positive_seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def _add_run_arguments(parser):
+    from conformance.runner import DEFAULT_TIMEOUT
+
     parser.add_argument("--impl", default="reference", help="reference, keras, tf_keras, a module, or module:attribute (default: reference)")
     parser.add_argument("--layer", default=None, help="module:Class of a Dense-like layer to test inside --impl")
     parser.add_argument("--contracts", nargs="+", default=None, metavar="PATTERN", help="contract ids (wildcards allowed) or areas")
     parser.add_argument("--profile", default="default", choices=("quick", "default", "thorough"))
     parser.add_argument("--seed", type=int, default=None, help="hypothesis seed; printed in the header when not given")
+    parser.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"time limit per cell; a cell past it is reported as timeout and the run goes on (default {DEFAULT_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--fail-on",
+        default="must",
+        choices=outcomes.FAIL_ON,
+        help="which failures make the exit status 1: must (default; SHOULD findings are only reported) or should",
+    )
     parser.add_argument(
         "--logical-cpus",
         type=int,
@@ -43,11 +94,17 @@ def _add_run_arguments(parser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="keras-conformance", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="keras-conformance",
+        description=__doc__.splitlines()[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"keras-conformance {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    run = commands.add_parser("run", help="run the contracts and print the conformance matrix")
+    run = commands.add_parser("run", help="run the contracts and print the conformance matrix",
+                              epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_run_arguments(run)
 
     listing = commands.add_parser("list", help="list the contracts: id, level, area, statement")
@@ -67,11 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _prepare_environment(args):
-    if args.logical_cpus < 1:
-        raise SystemExit(f"keras-conformance: --logical-cpus must be >= 1, got {args.logical_cpus}")
-    os.environ["KERAS_CONFORMANCE_LOGICAL_CPUS"] = str(args.logical_cpus)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# -- the terminal ------------------------------------------------------------------------------------
 
 
 def format_matrix(results, devices) -> str:
@@ -79,27 +132,31 @@ def format_matrix(results, devices) -> str:
     columns = ["any"] + list(devices)
     rows = {}
     for result in results:
-        key = (result.contract_id, result.level)
-        column = "any" if result.device == "default" else result.device
-        rows.setdefault(key, {})[column] = STATUS_CELL[result.status]
+        column = "any" if result.device == outcomes.DEFAULT_DEVICE else result.device
+        rows.setdefault((result.contract_id, result.level), {})[column] = STATUS_CELL[result.status]
     width = max(len(k[0]) for k in rows) if rows else 10
-    lines = [f"{'contract':<{width}}  level   " + "  ".join(f"{c:>6}" for c in columns)]
+    lines = [f"{'contract':<{width}}  level   " + "  ".join(f"{c:>7}" for c in columns)]
     lines.append("-" * len(lines[0]))
-    for (contract_id, level), cells in rows.items():
-        lines.append(f"{contract_id:<{width}}  {level:<6}  " + "  ".join(f"{cells.get(c, ''):>6}" for c in columns))
+    for (contract_id, level), row in rows.items():
+        lines.append(f"{contract_id:<{width}}  {level:<6}  " + "  ".join(f"{row.get(c, ''):>7}" for c in columns))
     return "\n".join(lines)
 
 
 def format_failure(result, contract) -> str:
+    label = {outcomes.ERROR: "KIT ERROR", outcomes.TIMEOUT: "TIMEOUT"}.get(result.status, result.status.upper())
     lines = [
-        f"{result.status.upper()} {result.contract_id} [{result.level}] on {result.impl} / {result.device}",
+        f"{label} {result.contract_id} [{result.level}] on {result.impl} / {result.device}",
         f"  contract: {contract.statement}",
         "  " + result.message.replace("\n", "\n  "),
     ]
     if result.counterexample:
         lines.append("  minimal counterexample (hypothesis):")
         lines.append("    " + result.counterexample.replace("\n", "\n    "))
-    lines.append(f"  seed: {result.seed}   reproduce: {result.reproduce}")
+    if result.status == outcomes.ERROR and result.extra.get("traceback"):
+        lines.append("  where the kit raised (please report this as a keras-conformance bug):")
+        lines.append("    " + result.extra["traceback"].rstrip().replace("\n", "\n    "))
+    if result.reproduce:
+        lines.append(f"  seed: {result.seed}   reproduce: {result.reproduce}")
     if result.extra.get("snippet"):
         lines.append("  reproduce in Python:")
         lines.append("    " + result.extra["snippet"].rstrip().replace("\n", "\n    "))
@@ -107,66 +164,205 @@ def format_failure(result, contract) -> str:
 
 
 def summary_line(tally) -> str:
-    return (
-        f"{tally['passed']} passed, {tally['failed']} failed, {tally['skipped']} skipped, "
-        f"{tally['not_applicable']} not applicable, {tally['xfailed']} xfailed, {tally['xpassed']} xpassed"
-    )
+    """Cell counts in one unit: passed and failed always, the other statuses when they occur."""
+    shown = [s for s in outcomes.STATUSES if tally[s] or s in (outcomes.PASSED, outcomes.FAILED)]
+    return ", ".join(f"{tally[status]} {status.replace('_', ' ')}" for status in shown)
+
+
+def format_not_run(results) -> str:
+    """Skipped, not-applicable and blocked cells grouped by reason, with the contracts concerned."""
+    groups = {}
+    for result in results:
+        if result.status in (outcomes.SKIPPED, outcomes.NOT_APPLICABLE, outcomes.BLOCKED):
+            reason = result.message.splitlines()[0] if result.message else "(no reason given)"
+            groups.setdefault((result.status, reason), []).append(result.contract_id)
+    lines = []
+    for (status, reason), ids in groups.items():
+        unique = list(dict.fromkeys(ids))
+        named = ", ".join(unique[:4]) + (f" and {len(unique) - 4} more" if len(unique) > 4 else "")
+        lines.append(f"  {status.replace('_', ' ')}, {_plural(len(ids), 'cell')}: {reason}  [{named}]")
+    return "\n".join(lines)
+
+
+def _plural(count, noun):
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+class Progress:
+    """One updating line on a terminal (cells done/total, current contract, counts); one line per
+    finished area elsewhere (CI logs)."""
+
+    def __init__(self, total, stream=None):
+        self.total = total
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.done = []
+        self.area = None
+        self.area_started = time.perf_counter()
+
+    def start(self, contract, device):
+        if not self.tty and self.area is not None and contract.area != self.area:
+            self._area_line()
+        if contract.area != self.area:
+            self.area, self.area_started = contract.area, time.perf_counter()
+        if self.tty:
+            where = "any" if device == outcomes.DEFAULT_DEVICE else device
+            self._write_tty(f"[{len(self.done) + 1}/{self.total}] {contract.id} on {where}   {self._counts()}")
+
+    def finish(self, result):
+        self.done.append(result)
+
+    def close(self):
+        if self.tty:
+            self._write_tty("")
+        elif self.area is not None:
+            self._area_line()
+
+    def _counts(self, results=None):
+        tally = outcomes.counts(self.done if results is None else results)
+        return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in tally.items() if n) or "starting"
+
+    def _area_line(self):
+        cells = [r for r in self.done if r.area == self.area]
+        elapsed = time.perf_counter() - self.area_started
+        print(f"[{len(self.done)}/{self.total}] {self.area}: {_plural(len(cells), 'cell')}, {self._counts(cells)} ({elapsed:.1f} s)",
+              file=self.stream, flush=True)
+
+    def _write_tty(self, text):
+        self.stream.write("\r\x1b[2K" + text[: os.get_terminal_size(self.stream.fileno()).columns - 1])
+        self.stream.flush()
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+
+def _load_run(args):
+    """Everything ``run`` needs, checked in order of cost: arguments and files first, the framework
+    (seconds to import) last. Raises UsageError."""
+    from conformance import adapters, registry, report, xfail
+
+    if args.logical_cpus < 1:
+        raise UsageError(f"--logical-cpus must be >= 1, got {args.logical_cpus}")
+    try:
+        for option, path in report.requested(args).items():
+            report.check_writable(path, option)
+        contracts = registry.select(args.contracts)
+        expected = xfail.load(args.xfail, strict=args.strict)
+        adapters.check_importable(args.impl, "--impl", builtin=True)
+        if args.layer:
+            adapters.check_importable(args.layer, "--layer")
+    except registry.NothingSelected:
+        raise
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    adapters.prepare_environment(args.logical_cpus)
+    try:
+        impl = adapters.load(args.impl, args.layer)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return impl, contracts, expected
 
 
 def command_run(args) -> int:
-    _prepare_environment(args)
-    from conformance import adapters, registry, report, reproduce, runner, xfail
+    from conformance import registry, report, reproduce, runner
 
     try:
-        impl = adapters.load(args.impl, args.layer)
-        contracts = registry.select(args.contracts)
-        expected = xfail.load(args.xfail, strict=args.strict)
-    except ValueError as error:
+        impl, contracts, expected = _load_run(args)
+    except registry.NothingSelected as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
-        return 2
+        return outcomes.EXIT_NO_CONTRACTS
+    except UsageError as error:
+        print(f"keras-conformance: {error}", file=sys.stderr)
+        return outcomes.EXIT_USAGE_ERROR
     seed = runner.new_seed() if args.seed is None else args.seed
     devices = runner.device_matrix(impl)
     info = impl.describe()
+    cell_count = sum(1 for _ in runner.cells(contracts, devices))
+    absent = [d for d in devices if d not in impl.devices()]
     print(f"keras-conformance {__version__}: {info['name']} {info['version']} ({info['backend']} backend), layer {info['layer']}")
-    print(f"devices: {', '.join(devices)}   profile: {args.profile}   seed: {seed}   contracts: {len(contracts)}")
+    print(f"devices: {', '.join(devices)}" + (f" ({', '.join(absent)} not visible: skipped)" if absent else "")
+          + f"   profile: {args.profile}   seed: {seed}   timeout: {args.timeout:g} s per cell")
+    print(f"{_plural(len(contracts), 'contract')}, {_plural(cell_count, 'cell')} (a cell is one contract on one device)", flush=True)
+    progress = Progress(cell_count)
     started = time.perf_counter()
-    results = runner.run(impl, contracts, profile=args.profile, seed=seed, devices=devices, on_result=_progress, expected=expected)
+    interrupted = False
+    try:
+        results = runner.run(impl, contracts, profile=args.profile, seed=seed, devices=devices, expected=expected,
+                             timeout=args.timeout, on_start=progress.start, on_result=progress.finish)
+    except runner.RunInterrupted as stop:
+        results, interrupted = stop.results, True
+    progress.close()
     elapsed = time.perf_counter() - started
     reproduce.attach(results, impl)
+    _print_outcome(results, devices, contracts, args.fail_on)
+    if interrupted:
+        print(f"\nINTERRUPTED after {len(results)} of {cell_count} cells; the reports hold the finished ones")
+    tally = outcomes.counts(results)
+    run_contracts = len({r.contract_id for r in results})
+    print(f"conformance: {summary_line(tally)} (cells of {_plural(run_contracts, 'contract')}) in {elapsed:.1f}s")
+    status = outcomes.exit_status(results, args.fail_on, interrupted)
+    if not interrupted and results and all(r.status == outcomes.SKIPPED for r in results):
+        status = outcomes.EXIT_NO_CONTRACTS
+    written, failed = report.write_requested(args, results, impl, devices, seed, elapsed, expected,
+                                             interrupted=interrupted, fail_on=args.fail_on, exit_status=status)
+    for line in written:
+        print(line)
+    for line in failed:
+        print(f"keras-conformance: {line}", file=sys.stderr)
+    if failed and status == outcomes.EXIT_OK:
+        status = outcomes.EXIT_INTERNAL_ERROR
+    print(f"exit status {status}: {_EXIT_MEANING[status]}")
+    return status
+
+
+_EXIT_MEANING = {
+    outcomes.EXIT_OK: "every contract that counts passed",
+    outcomes.EXIT_FAILED: "a contract that counts failed or timed out",
+    outcomes.EXIT_INTERRUPTED: "interrupted",
+    outcomes.EXIT_INTERNAL_ERROR: "the kit itself failed (see KIT ERROR above); the implementation is not blamed",
+    outcomes.EXIT_NO_CONTRACTS: "nothing ran: every selected cell was skipped",
+}
+
+
+def _print_outcome(results, devices, contracts, fail_on):
+    by_id = {c.id: c for c in contracts}
     print("\n")
     print(format_matrix(results, devices))
-    by_id = {c.id: c for c in contracts}
-    problems = [r for r in results if r.status in ("failed", "xpassed")]
-    if problems:
-        print("\nFailures:\n")
-        print("\n\n".join(format_failure(r, by_id[r.contract_id]) for r in problems))
-    tally = runner.counts(results)
-    must = runner.must_failures(results)
+    print(LEGEND)
+    failing = [r for r in results if outcomes.fails_run(r, fail_on) or r.status == outcomes.XPASSED]
+    errors = [r for r in results if r.status == outcomes.ERROR]
+    findings = outcomes.findings(results, fail_on)
+    for title, chosen in (
+        ("Failures (these fail the run)", failing),
+        (f"Findings ({'SHOULD' if fail_on == 'must' else 'other'} contracts: reported, not failing the run)", findings),
+        ("Kit errors (the kit raised; not the implementation's failure)", errors),
+    ):
+        if chosen:
+            print(f"\n{title}:\n")
+            print("\n\n".join(format_failure(r, by_id[r.contract_id]) for r in chosen))
+    not_run = format_not_run(results)
+    if not_run:
+        print("\nNot run or not decided, by reason:")
+        print(not_run)
+    must = outcomes.failing_contracts(results, "must")
+    must_cells = sum(1 for r in results if outcomes.fails_run(r, "must"))
     print()
-    print(f"MUST contracts failing: {len(must)}" + (f" ({', '.join(sorted({r.contract_id for r in must}))})" if must else ""))
-    print(f"conformance: {summary_line(tally)} in {elapsed:.1f}s")
-    for line in report.write_requested(args, results, impl, devices, seed, elapsed, expected):
-        print(line)
-    return 1 if must else 0
-
-
-def _progress(result):
-    print(STATUS_CELL[result.status][0] if result.status != "failed" else "F", end="", flush=True)
+    print(f"MUST contracts failing: {len(must)}" + (f" ({must_cells} cells): {', '.join(must)}" if must else ""))
 
 
 def command_diff(args) -> int:
-    os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "1")
     from conformance import adapters, diff
 
+    adapters.prepare_environment(logical_cpus=os.environ.get("KERAS_CONFORMANCE_LOGICAL_CPUS", "1"))
     try:
         left, right = adapters.load(args.impl), adapters.load(args.against)
     except ValueError as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
-        return 2
+        return outcomes.EXIT_USAGE_ERROR
     print(f"keras-conformance diff: {left.label} vs {right.label}   profile: {args.profile}   seed: {args.seed}")
     report = diff.run(left, right, profile=args.profile, seed=args.seed, probes=args.probes or diff.PROBES)
     print(diff.format_report(report))
-    return 1 if report.diverged else 0
+    return outcomes.EXIT_FAILED if report.diverged else outcomes.EXIT_OK
 
 
 def command_list(args) -> int:
@@ -174,12 +370,12 @@ def command_list(args) -> int:
 
     try:
         contracts = registry.select(args.contracts)
-    except ValueError as error:
+    except registry.NothingSelected as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
-        return 2
+        return outcomes.EXIT_NO_CONTRACTS
     for c in contracts:
         print(f"{c.id:<40} {c.level:<6} {c.area:<11} {c.statement}")
-    return 0
+    return outcomes.EXIT_OK
 
 
 def command_docs(args) -> int:
@@ -192,8 +388,16 @@ COMMANDS = {"run": command_run, "list": command_list, "docs": command_docs, "dif
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    return COMMANDS[args.command](args)
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:  # before or after the run; during it, command_run reports the finished cells
+        print("\nkeras-conformance: interrupted", file=sys.stderr)
+        return outcomes.EXIT_INTERRUPTED
+    except Exception:  # a bug of the kit's own: say so, with what a bug report needs
+        traceback.print_exc()
+        print(f"keras-conformance {__version__}: internal error; please report it with the traceback above", file=sys.stderr)
+        return outcomes.EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -46,6 +46,10 @@ def command(args) -> int:
     status = load_status(status_path)
     pages = generate(status)
     if args.check:
+        if not (out / "contracts").is_dir():
+            print(f"keras-conformance docs --check: no generated pages under {out.resolve()}; run it from the "
+                  "repository root or pass --out DOCS_FOLDER", file=sys.stderr)
+            return 4
         stale = stale_pages(out, pages)
         if stale:
             print("keras-conformance docs: generated pages are stale; run `keras-conformance docs`:", file=sys.stderr)

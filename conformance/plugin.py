@@ -10,7 +10,6 @@ plugin only adds its command-line options: this module imports nothing but pytes
 from __future__ import annotations
 
 import inspect
-import os
 from pathlib import Path
 
 import pytest
@@ -45,6 +44,16 @@ def pytest_addoption(parser):
     group.addoption("--keras-seed", type=int, default=None, help="seed for every contract (default: --hypothesis-seed, else random)")
     group.addoption("--keras-xfail", default=None, metavar="FILE", help="expected-failures TOML file")
     group.addoption("--keras-strict", action="store_true", default=False, help="an expected failure that passes fails the run")
+    group.addoption("--keras-timeout", type=float, default=None, metavar="SECONDS",
+                    help="time limit per contract item (default 300); past it the item fails as a timeout")
+    group.addoption("--keras-fail-on", default="must", choices=("must", "should"),
+                    help="which failures fail their item: must (default; a SHOULD finding is reported as xfail) or should")
+
+
+def _default_timeout():
+    from conformance.runner import DEFAULT_TIMEOUT
+
+    return DEFAULT_TIMEOUT
 
 
 def _active(config) -> bool:
@@ -64,6 +73,10 @@ class ContractFailure(Exception):
         self.text = text
 
 
+class KitError(ContractFailure):
+    """The kit itself raised in this cell: shown as a failed item, marked as the kit's, not the implementation's."""
+
+
 class ContractItem(pytest.Item):
     """One contract on one implementation and device."""
 
@@ -76,16 +89,27 @@ class ContractItem(pytest.Item):
         self.extra_keyword_matches.update({contract.area, contract.level, contract.id})
 
     def runtest(self):
-        from conformance import report, reproduce, runner
+        from conformance import outcomes, report, reproduce, runner
 
-        result = runner.run_cell(self.contract, self.impl, self.device, self.suite.profile, self.suite.seed)
+        suite = self.suite
+        blocking = runner.blocker(self.contract, self.device, suite.finished.setdefault(self.impl.label, {}), "CPU:0")
+        if blocking is not None:
+            pytest.skip(f"blocked by {blocking.contract_id} ({blocking.status} on {blocking.device})")
+        result = runner.run_cell(self.contract, self.impl, self.device, suite.profile, suite.seed, suite.timeout)
+        suite.finished[self.impl.label][(self.contract.id, self.device)] = result
         self.user_properties += [("seed", result.seed), ("profile", result.profile), ("status", result.status)]
-        if result.status == runner.FAILED:
+        if result.status == outcomes.ERROR:
+            raise KitError("keras-conformance kit error (not the implementation's failure; please report it):\n"
+                           + report.failure_text(result, self.contract) + "\n" + result.extra.get("traceback", ""))
+        if result.status in (outcomes.FAILED, outcomes.TIMEOUT):
             reproduce.attach([result], self.impl)
+            if not outcomes.fails_run(result, suite.fail_on):
+                pytest.xfail(f"{result.level} finding, does not fail the run (--keras-fail-on should to fail it): "
+                             f"{result.message.splitlines()[0] if result.message else result.status}")
             raise ContractFailure(report.failure_text(result, self.contract))
-        if result.status == runner.SKIPPED:
+        if result.status == outcomes.SKIPPED:
             pytest.skip(result.message)
-        if result.status == runner.NOT_APPLICABLE:
+        if result.status == outcomes.NOT_APPLICABLE:
             pytest.skip(f"not applicable: {result.message}")
 
     def repr_failure(self, excinfo, style=None):
@@ -107,15 +131,19 @@ class ConformanceSuite:
 
     def __init__(self, config):
         self.config = config
-        os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")  # as the CLI: two CPU devices
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from conformance import adapters
+
+        adapters.prepare_environment()  # as the CLI: two logical CPUs, quiet framework start-up
         self.impl_names = config.getoption("keras_impl") or ["keras"]
         self.layer = config.getoption("keras_layer")
         self.patterns = [p for value in config.getoption("keras_contracts") for p in value.split(",") if p]
         self.profile = config.getoption("keras_profile")
         self.seed = self._seed(config)
+        self.timeout = config.getoption("keras_timeout") or _default_timeout()
+        self.fail_on = config.getoption("keras_fail_on")
         self.expected = None
         self.stale = []
+        self.finished = {}  # impl label -> {(contract id, device): Result}, for blocking
 
     @staticmethod
     def _seed(config):
@@ -156,10 +184,8 @@ class ConformanceSuite:
             self.expected = xfail.load(self.config.getoption("keras_xfail"), strict=self.config.getoption("keras_strict"))
         except ValueError as error:
             raise pytest.UsageError(f"keras-conformance: {error}") from None
-        if self.expected is not None:
-            self.stale = self.expected.stale()
         for impl in impls:
-            for contract, device in runner.cells(contracts, runner.device_matrix(impl)):
+            for contract, device in runner.cells(runner.in_dependency_order(contracts), runner.device_matrix(impl)):
                 name = f"{contract.id}[{impl.label}-{'any' if device == runner.DEFAULT_DEVICE else device}]"
                 item = ContractItem.from_parent(
                     session, name=name, nodeid=f"keras-conformance::{name}", contract=contract, impl=impl, device=device, suite=self
@@ -174,7 +200,8 @@ class ConformanceSuite:
                 yield item
 
     def pytest_terminal_summary(self, terminalreporter):
+        self.stale = self.expected.stale() if self.expected is not None else []
         if self.stale:
-            terminalreporter.write_sep("=", "keras-conformance: stale expected failures", yellow=True)
+            terminalreporter.write_sep("=", "keras-conformance: unused expected failures", yellow=True)
             for entry in self.stale:
-                terminalreporter.write_line(f"{entry.source}: contract {entry.contract!r} matches no contract; remove the entry")
+                terminalreporter.write_line(f"{entry.source}: contract {entry.contract!r} matched no collected item")

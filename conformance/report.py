@@ -13,22 +13,24 @@ import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conformance import __version__
+from conformance import __version__, outcomes
+from conformance.outcomes import STATUSES, counts
 
-SCHEMA_VERSION = 1
-STATUSES = ("passed", "failed", "skipped", "not_applicable", "xfailed", "xpassed")
+SCHEMA_VERSION = 2  # 2: error, timeout and blocked statuses; interrupted, fail_on and exit_status
 SCORE_DEFINITION = (
-    "passed / scored, where scored counts every cell that ran (passed, failed, xfailed, xpassed) plus "
-    "cells skipped by an expected-failures entry; not-applicable cells and devices absent from the "
-    "machine are left out, so skipping a failing contract never raises the score"
+    "passed / scored, where scored counts every cell that was decided (passed, failed, timeout, xfailed, "
+    "xpassed) plus cells skipped by an expected-failures entry; not-applicable and blocked cells, kit "
+    "errors and devices absent from the machine are left out, so skipping a failing contract never "
+    "raises the score"
 )
+REPORT_OPTIONS = ("report_json", "report_junit", "report_html")
 
 
 def failure_text(result, contract) -> str:
     """What a person needs to act on a failure: statement, expected against actual, the shrunk
     counterexample, the seed, the command that replays it and a self-contained snippet."""
     lines = [
-        f"{result.contract_id} [{result.level}] failed on {result.impl} / {result.device}",
+        f"{result.contract_id} [{result.level}] {result.status} on {result.impl} / {result.device}",
         f"contract:  {contract.statement}",
         f"checked:   {contract.how_checked}",
         "",
@@ -52,28 +54,26 @@ def _indent(text, prefix="    "):
 # -- the record ------------------------------------------------------------------------------------
 
 
-def counts(results) -> dict:
-    tally = {status: 0 for status in STATUSES}
-    for result in results:
-        tally[result.status] += 1
-    return tally
-
-
 def score(results) -> float | None:
     """Fraction of scored cells that passed (see :data:`SCORE_DEFINITION`); ``None`` when none is scored."""
-    scored = [r for r in results if r.status not in ("skipped", "not_applicable") or "expected" in r.extra]
+    undecided = (outcomes.SKIPPED, outcomes.NOT_APPLICABLE, outcomes.BLOCKED, outcomes.ERROR)
+    scored = [r for r in results if r.status not in undecided or "expected" in r.extra]
     if not scored:
         return None
     return sum(r.status in ("passed", "xpassed") for r in scored) / len(scored)
 
 
-def build(results, impl_info, devices, profile, seed, duration=None, stale=()) -> dict:
+def build(results, impl_info, devices, profile, seed, duration=None, stale=(), interrupted=False, fail_on="must",
+          exit_status=None) -> dict:
     """The JSON-ready report of a run.
 
     ``impl_info`` is ``Implementation.describe()``; ``stale`` the expected-failure entries that
-    matched no contract.
+    matched no cell; ``interrupted`` whether Ctrl-C stopped the run (``results`` are then the cells
+    that finished); ``fail_on`` which levels fail the run, which the JUnit report follows.
     """
-    by_level = {level: counts([r for r in results if r.level == level]) for level in ("MUST", "SHOULD")}
+    by_level = {level: counts([r for r in results if r.level == level]) for level in (outcomes.MUST, outcomes.SHOULD)}
+    if exit_status is None:
+        exit_status = outcomes.exit_status(results, fail_on, interrupted)
     return {
         "schema_version": SCHEMA_VERSION,
         "kit": {"name": "keras-conformance", "version": __version__},
@@ -82,11 +82,15 @@ def build(results, impl_info, devices, profile, seed, duration=None, stale=()) -
         "profile": profile,
         "seed": seed,
         "duration_s": None if duration is None else round(duration, 3),
+        "interrupted": interrupted,
+        "fail_on": fail_on,
+        "exit_status": exit_status,
         "counts": counts(results),
         "counts_by_level": by_level,
         "score": score(results),
         "score_definition": SCORE_DEFINITION,
-        "must_failures": sorted({r.contract_id for r in results if r.level == "MUST" and r.status == "failed"}),
+        "must_failures": outcomes.failing_contracts(results, "must"),
+        "run_failures": outcomes.failing_contracts(results, fail_on),
         "stale_expected_failures": [{"source": e.source, "contract": e.contract, "reason": e.reason} for e in stale],
         "results": [_record(r) for r in results],
     }
@@ -124,15 +128,21 @@ def _is_json(value) -> bool:
 
 
 def write_atomic(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    The file gets the mode a plain ``open(path, "w")`` would give it: an existing file's mode, else
+    0666 less the umask (a temporary file is created 0600).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask()
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -140,22 +150,58 @@ def write_atomic(path, text: str) -> Path:
     return path
 
 
+def _umask() -> int:
+    current = os.umask(0)  # the only way to read it is to set it; set it straight back
+    os.umask(current)
+    return current
+
+
+def check_writable(path, option) -> None:
+    """Raise ValueError naming ``option`` unless a report can be written at ``path``: checked before a
+    run, so a bad path costs no run and never stops the other reports."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{option}={path!r}: is a directory; expected a file path")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent  # write_atomic creates missing folders: the nearest existing one decides
+    try:
+        handle, probe = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".probe", dir=folder)
+    except OSError as error:
+        raise ValueError(f"{option}={path!r}: cannot write in {str(folder)!r} ({error.strerror})") from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def requested(args) -> dict:
+    """``{--report-x: path}`` for the reports a ``run`` was asked for."""
+    return {f"--{name.replace('_', '-')}": getattr(args, name) for name in REPORT_OPTIONS if getattr(args, name, None)}
+
+
 def write_json(path, report: dict) -> Path:
     return write_atomic(path, json.dumps(report, indent=2, sort_keys=False) + "\n")
 
 
 def junit_xml(report: dict) -> str:
-    """JUnit XML: one testsuite for the implementation, one testcase per contract cell."""
+    """JUnit XML: one testsuite for the implementation, one testcase per contract cell.
+
+    It agrees with the exit status: a cell is a ``failure`` only when it fails the run (``fail_on``), a
+    kit error is an ``error``, and a finding that does not fail the run (a SHOULD contract by default)
+    is ``skipped`` with the finding as its message.
+    """
     impl = report["implementation"]
-    tally = report["counts"]
+    fail_on = report.get("fail_on", "must")
+    records = report["results"]
+    failing = [r for r in records if _fails_run(r, fail_on)]
+    errors = [r for r in records if r["status"] == outcomes.ERROR]
     suite = ET.Element(
         "testsuite",
         name=f"keras-conformance {impl['name']}",
-        tests=str(len(report["results"])),
-        failures=str(tally["failed"]),
-        errors="0",
-        skipped=str(tally["skipped"] + tally["not_applicable"] + tally["xfailed"]),
-        time=f"{sum(r['duration'] for r in report['results']):.3f}",
+        tests=str(len(records)),
+        failures=str(len(failing)),
+        errors=str(len(errors)),
+        skipped=str(len(records) - len(failing) - len(errors) - sum(r["status"] in (outcomes.PASSED, outcomes.XPASSED) for r in records)),
+        time=f"{sum(r['duration'] for r in records):.3f}",
     )
     properties = ET.SubElement(suite, "properties")
     for name, value in (
@@ -167,10 +213,13 @@ def junit_xml(report: dict) -> str:
         ("profile", report["profile"]),
         ("seed", report["seed"]),
         ("score", report["score"]),
+        ("fail_on", fail_on),
+        ("interrupted", report.get("interrupted", False)),
+        ("exit_status", report.get("exit_status")),
     ):
         ET.SubElement(properties, "property", name=name, value=str(value))
-    for record in report["results"]:
-        device = "any" if record["device"] == "default" else record["device"]
+    for record in records:
+        device = "any" if record["device"] == outcomes.DEFAULT_DEVICE else record["device"]
         case = ET.SubElement(
             suite,
             "testcase",
@@ -179,14 +228,26 @@ def junit_xml(report: dict) -> str:
             time=f"{record['duration']:.3f}",
         )
         status, message = record["status"], record["message"]
-        if status == "failed":
-            failure = ET.SubElement(case, "failure", message=message.splitlines()[0] if message else "failed", type=record["level"])
-            failure.text = "\n\n".join(filter(None, [message, record["counterexample"], record.get("snippet", "")]))
-        elif status in ("skipped", "not_applicable", "xfailed"):
-            label = {"not_applicable": "not applicable", "xfailed": "expected failure"}.get(status, "skipped")
+        first_line = message.splitlines()[0] if message else status
+        details = "\n\n".join(filter(None, [message, record["counterexample"], record.get("snippet", ""), record.get("traceback", "")]))
+        if _fails_run(record, fail_on):
+            failure = ET.SubElement(case, "failure", message=first_line, type=f"{record['level']} {status}")
+            failure.text = details
+        elif status == outcomes.ERROR:
+            error = ET.SubElement(case, "error", message=first_line, type="keras-conformance kit error")
+            error.text = details
+        elif status in (outcomes.FAILED, outcomes.TIMEOUT):
+            finding = ET.SubElement(case, "skipped", message=f"{record['level']} finding, does not fail the run: {first_line}")
+            finding.text = details
+        elif status not in (outcomes.PASSED, outcomes.XPASSED):
+            label = {"not_applicable": "not applicable", "xfailed": "expected failure"}.get(status, status)
             ET.SubElement(case, "skipped", message=f"{label}: {message.splitlines()[0] if message else ''}".strip())
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
+
+
+def _fails_run(record: dict, fail_on) -> bool:
+    return outcomes.fails_run(outcomes.Result(**{k: record[k] for k in ("contract_id", "area", "level", "impl", "device", "status")}), fail_on)
 
 
 def write_junit(path, report: dict) -> Path:
@@ -196,6 +257,9 @@ def write_junit(path, report: dict) -> Path:
 CELL_STYLE = {
     "passed": ("pass", "#1a7f37", "#dafbe1"),
     "failed": ("FAIL", "#ffffff", "#cf222e"),
+    "error": ("ERROR", "#ffffff", "#8250df"),
+    "timeout": ("TIME", "#ffffff", "#bc4c00"),
+    "blocked": ("blocked", "#57606a", "#eaeef2"),
     "skipped": ("skip", "#57606a", "#eaeef2"),
     "not_applicable": ("n/a", "#57606a", "#f6f8fa"),
     "xfailed": ("xfail", "#6e4c00", "#fff1c2"),
@@ -226,6 +290,7 @@ def html_page(report: dict) -> str:
         "td.cell{text-align:center;font-weight:600;min-width:4em}pre{background:#f6f8fa;padding:8px;overflow-x:auto}"
         f"{css}</style></head><body>",
         f"<h1>keras-conformance {escape(report['kit']['version'])}: {escape(impl['name'])} {escape(str(impl.get('version', '')))}</h1>",
+        '<p id="interrupted"><b>Interrupted: only the cells that finished are shown.</b></p>' if report.get("interrupted") else "",
         '<p id="summary">'
         + f"backend {escape(str(impl.get('backend', '')))}, layer {escape(str(impl.get('layer', '')))}; "
         + f"profile {escape(str(report['profile']))}, seed {escape(str(report['seed']))}<br>"
@@ -247,9 +312,9 @@ def html_page(report: dict) -> str:
             out.append(f'<td class="cell s-{record["status"]}" title="{title}">{label}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")
-    problems = [r for r in report["results"] if r["status"] in ("failed", "xpassed", "xfailed")]
+    problems = [r for r in report["results"] if r["status"] in ("failed", "timeout", "error", "xpassed", "xfailed")]
     if problems:
-        out.append('<h2>Failures and expected failures</h2><div id="failures">')
+        out.append('<h2>Failures, kit errors and expected failures</h2><div id="failures">')
         anchored = set()
         for record in problems:
             anchor = "" if record["contract_id"] in anchored else f' id="{escape(record["contract_id"])}"'
@@ -267,8 +332,8 @@ def html_page(report: dict) -> str:
             out.append("</section>")
         out.append("</div>")
     if report["stale_expected_failures"]:
-        out.append("<h2>Stale expected failures</h2><ul>")
-        out += [f"<li>{escape(e['source'])}: {escape(e['contract'])} matches no contract</li>" for e in report["stale_expected_failures"]]
+        out.append("<h2>Unused expected failures</h2><ul>")
+        out += [f"<li>{escape(e['source'])}: {escape(e['contract'])} matched no cell of this run</li>" for e in report["stale_expected_failures"]]
         out.append("</ul>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
@@ -278,16 +343,26 @@ def write_html(path, report: dict) -> Path:
     return write_atomic(path, html_page(report))
 
 
-def write_requested(args, results, impl, devices, seed, duration, expected=None) -> list[str]:
-    """Write the reports ``keras-conformance run`` was asked for; one line per file (and per stale
-    expected-failure entry) for the terminal."""
+def write_requested(args, results, impl, devices, seed, duration, expected=None, interrupted=False, fail_on="must",
+                    exit_status=None) -> tuple[list[str], list[str]]:
+    """Write the reports ``keras-conformance run`` was asked for.
+
+    Returns ``(lines, problems)`` for the terminal: a line per file written (and per unused
+    expected-failure entry), and a line per report that could not be written. One report failing
+    never stops the others.
+    """
     stale = expected.stale() if expected is not None else []
-    lines = [f"stale expected failure: {e.source}: contract {e.contract!r} matches no contract" for e in stale]
-    wanted = [(args.report_json, write_json), (args.report_junit, write_junit), (args.report_html, write_html)]
-    if not any(path for path, _ in wanted):
-        return lines
-    record = build(results, impl.describe(), devices, results[0].profile if results else None, seed, duration, stale)
-    for path, writer in wanted:
-        if path:
-            lines.append(f"report written: {writer(path, record)}")
-    return lines
+    lines = [f"unused expected failure: {e.source}: contract {e.contract!r} matched no cell of this run" for e in stale]
+    wanted = {"--report-json": write_json, "--report-junit": write_junit, "--report-html": write_html}
+    paths = requested(args)
+    if not paths:
+        return lines, []
+    profile = results[0].profile if results else getattr(args, "profile", None)
+    record = build(results, impl.describe(), devices, profile, seed, duration, stale, interrupted, fail_on, exit_status)
+    problems = []
+    for option, path in paths.items():
+        try:
+            lines.append(f"report written: {wanted[option](path, record)}")
+        except OSError as error:
+            problems.append(f"{option}={path!r}: could not write the report ({error.strerror or error})")
+    return lines, problems

@@ -80,7 +80,9 @@ def snippet_for(result, impl_name: str, layer: str | None, module_name: str | No
         # the kit splits the CPU into logical devices only when asked, before TensorFlow starts
         header += ["import os", f"os.environ['KERAS_CONFORMANCE_LOGICAL_CPUS'] = '{int(result.device[4:]) + 1}'"]
     lines = header + sorted(imports, key=lambda line: (not line.startswith("import"), line)) + [""]
-    for _, body in sections:
+    for number, (_, body) in enumerate(sections, 1):
+        if len(sections) > 1:  # number the steps only when there is more than one
+            body = [body[0].replace("# ", f"# {number}. ", 1)] + body[1:]
         lines += body + [""]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -116,7 +118,7 @@ def _plain_framework(case, module_name, layer, device):
     imports |= layer_imports
     activation = "None" if case.activation is None else f"{module_name}.activations.{case.activation}"
     body = [
-        f"# 1. The case in plain {module_name}: build, load the counterexample weights, call, compare.",
+        f"# The case in plain {module_name}: build, load the counterexample weights, call, compare.",
         f"x = {literal(case.x)}",
         f"kernel = {literal(case.kernel)}",
         f"bias = {literal(case.bias)}",
@@ -141,7 +143,7 @@ def _kit_replay(result, example, impl_name, layer):
     layer_argument = f", {layer!r}" if layer else ""
     device = None if result.device == "default" else result.device
     body = [
-        "# 2. The contract's own check on the same example (raises AssertionError while the bug is there).",
+        "# The contract's own check on the same example (raises AssertionError while the bug is there).",
         f"impl = adapters.load({impl_name!r}{layer_argument})",
         f"contract = registry.get({result.contract_id!r})",
     ]

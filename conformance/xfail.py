@@ -9,16 +9,20 @@
     impl = "keras*"                          # optional: only for implementations matching this
 
 A listed contract that fails is ``xfailed``; one that passes is ``xpassed``, or ``failed`` in strict
-mode, so a fixed bug forces the entry out of the file. Entries that match no contract are stale.
+mode, so a fixed bug forces the entry out of the file. An entry whose contract matches no registered
+contract id or area is an error (a typo would otherwise silently disable it); an entry that matched no
+cell of a run (another implementation, a contract not selected) is reported as unused.
 """
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from conformance import outcomes
 from conformance.registry import AREAS
 
 MODES = ("xfail", "skip")
@@ -56,6 +60,7 @@ class ExpectedFailures:
         self.entries = list(entries)
         self.strict = strict
         self.path = str(path) if path is not None else "<expected failures>"
+        self.used = set()  # sources of the entries that matched a cell
 
     @classmethod
     def load(cls, path, strict=False) -> "ExpectedFailures":
@@ -78,7 +83,10 @@ class ExpectedFailures:
         tables = data.get("expected", [])
         if not isinstance(tables, list):
             raise ExpectedFailuresError(f"{path}: 'expected' must be an array of tables ([[expected]]), got {type(tables).__name__}")
-        return cls([_entry(path, number, table) for number, table in enumerate(tables, 1)], strict=strict, path=path)
+        entries = [_entry(path, number, table) for number, table in enumerate(tables, 1)]
+        for entry in entries:
+            _check_names_a_contract(entry)
+        return cls(entries, strict=strict, path=path)
 
     def match(self, contract_id: str, impl, area: str | None = None) -> Expectation | None:
         """The first entry for ``contract_id`` on ``impl`` (an Implementation or a name), if any."""
@@ -86,38 +94,44 @@ class ExpectedFailures:
             area = _area_of(contract_id)
         for entry in self.entries:
             if entry.matches_contract(contract_id, area) and entry.matches_impl(impl):
+                self.used.add(entry.source)
                 return entry
         return None
 
     def settle(self, result, entry: Expectation) -> None:
-        """Turn ``result`` (a runner.Result) into what the entry says it should be reported as."""
-        from conformance import runner
-
+        """Turn ``result`` (an outcomes.Result) into what the entry says it should be reported as."""
         result.extra["expected"] = {"reason": entry.reason, "mode": entry.mode, "source": entry.source}
         if entry.mode == "skip":
-            result.status = runner.SKIPPED
+            result.status = outcomes.SKIPPED
             result.message = f"expected failure, not run ({entry.source}): {entry.reason}"
-        elif result.status == runner.FAILED:
-            result.status = runner.XFAILED
+        elif result.status == outcomes.FAILED:
+            result.status = outcomes.XFAILED
             result.message = f"expected failure ({entry.source}): {entry.reason}\n{result.message}"
-        elif result.status == runner.PASSED:
+        elif result.status == outcomes.PASSED:
             if self.strict:
-                result.status = runner.FAILED
+                result.status = outcomes.FAILED
                 result.message = (
                     f"listed as an expected failure ({entry.source}: {entry.reason}) but passed; "
                     "strict mode: remove the entry"
                 )
             else:
-                result.status = runner.XPASSED
+                result.status = outcomes.XPASSED
                 result.message = f"listed as an expected failure ({entry.source}) but passed: {entry.reason}"
 
-    def stale(self, contracts=None) -> list[Expectation]:
-        """Entries whose contract pattern matches none of ``contracts`` (every registered one by default)."""
-        if contracts is None:
-            from conformance import registry
+    def stale(self) -> list[Expectation]:
+        """Entries that matched no cell so far: listed for a contract, implementation or device not run."""
+        return [e for e in self.entries if e.source not in self.used]
 
-            contracts = registry.all_contracts()
-        return [e for e in self.entries if not any(e.matches_contract(c.id, c.area) for c in contracts)]
+
+def _check_names_a_contract(entry) -> None:
+    from conformance import registry
+
+    contracts = registry.all_contracts()
+    if any(entry.matches_contract(c.id, c.area) for c in contracts):
+        return
+    close = difflib.get_close_matches(entry.contract.upper(), [c.id for c in contracts], n=3)
+    hint = f"; did you mean {' or '.join(close)}?" if close else "; `keras-conformance list` shows every id"
+    raise ExpectedFailuresError(f"{entry.source}: contract {entry.contract!r} matches no contract id or area{hint}")
 
 
 def _area_of(contract_id):

@@ -39,6 +39,13 @@ def test_check_fails_on_an_edited_page_and_passes_after_regenerating(tmp_path, c
     assert cli.main(["docs", "--out", str(out), "--check"]) == 0
 
 
+def test_check_outside_the_repository_says_where_it_looked(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["docs", "--check"]) == 4
+    err = capsys.readouterr().err
+    assert f"no generated pages under {tmp_path / 'docs'}" in err and "stale" not in err
+
+
 def test_mkdocs_nav_lists_every_generated_page():
     nav = (ROOT / "mkdocs.yml").read_text()
     for name in docs.generate({"implementations": {}}):

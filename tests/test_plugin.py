@@ -107,7 +107,7 @@ def test_a_broken_layer_fails_with_statement_counterexample_seed_and_snippet(pyt
     assert "keras-conformance: impl keras, layer broken_layer_a:NoBiasDense, profile quick, seed 5" in out
 
 
-def test_expected_failures_xfail_strict_xpass_and_stale_entries(pytester):
+def test_expected_failures_xfail_strict_and_xpass(pytester):
     pytester.makepyfile(broken_layer_b=NO_BIAS_LAYER)
     pytester.makefile(
         ".toml",
@@ -119,10 +119,6 @@ def test_expected_failures_xfail_strict_xpass_and_stale_entries(pytester):
             [[expected]]
             contract = "DENSE-SHAPE-2D"
             reason = "wrongly listed: it passes"
-
-            [[expected]]
-            contract = "RETIRED-CONTRACT"
-            reason = "gone"
         """),
     )
     result = pytester.runpytest_inprocess(
@@ -132,7 +128,25 @@ def test_expected_failures_xfail_strict_xpass_and_stale_entries(pytester):
     result.assert_outcomes(xfailed=2, failed=1, skipped=1)
     out = result.stdout.str()
     assert "[XPASS(strict)] wrongly listed: it passes" in out
-    assert "known.toml, entry 3: contract 'RETIRED-CONTRACT' matches no contract" in out
+
+
+def test_an_expected_failure_naming_no_contract_is_a_usage_error(pytester):
+    pytester.makefile(".toml", typo='[[expected]]\ncontract = "DENSE-FORWARD-LINAER"\nreason = "r"\n')
+    result = pytester.runpytest_inprocess(*PLUGIN, "--keras-impl", "keras", "--keras-xfail", "typo.toml", "--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "typo.toml, entry 1: contract 'DENSE-FORWARD-LINAER' matches no contract id or area; did you mean DENSE-FORWARD-LINEAR" in result.stderr.str()
+
+
+def test_a_should_finding_is_reported_as_xfail_unless_fail_on_should(pytester):
+    arguments = [*PLUGIN, "--keras-layer", "examples.book.simple_dense:SimpleDense", "--keras-contracts",
+                 "LAYER-REJECT-CHANGED-DIM-VALUEERROR", "--keras-profile", "quick", "--keras-seed", "1", "-rx"]
+    pytester.syspathinsert(ROOT)
+    result = pytester.runpytest_inprocess(*arguments)
+    result.assert_outcomes(xfailed=1)
+    assert result.ret == pytest.ExitCode.OK
+    assert "SHOULD finding, does not fail the run" in result.stdout.str() and "expected ValueError" in result.stdout.str()
+    strict = pytester.runpytest_inprocess(*arguments, "--keras-fail-on", "should")
+    strict.assert_outcomes(failed=1)
 
 
 def test_downstream_project_fails_when_its_layer_is_broken(pytester):

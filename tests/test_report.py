@@ -44,7 +44,9 @@ def test_json_report_carries_versions_counts_and_an_uninflated_score(tmp_path):
     assert data["kit"]["version"] and data["implementation"]["version"] == "3.15.1"
     assert data["implementation"]["backend"] == "tensorflow" and data["devices"] == DEVICES
     assert (data["profile"], data["seed"]) == ("quick", 7)
-    assert data["counts"] == {"passed": 1, "failed": 1, "skipped": 2, "not_applicable": 1, "xfailed": 0, "xpassed": 0}
+    assert data["counts"] == {"passed": 1, "failed": 1, "error": 0, "timeout": 0, "blocked": 0, "skipped": 2,
+                              "not_applicable": 1, "xfailed": 0, "xpassed": 0}
+    assert (data["interrupted"], data["fail_on"], data["exit_status"]) == (False, "must", 1)
     # scored: the pass, the failure and the expected-failure skip; not the absent GPU, not the n/a
     assert data["score"] == pytest.approx(1 / 3)
     assert data["must_failures"] == ["GRAD-KERNEL"]
@@ -63,6 +65,22 @@ def test_junit_report_has_one_testcase_per_cell():
     assert [c.get("name") for c in cases][:3] == ["DENSE-SHAPE-2D[keras-any]", "GRAD-KERNEL[keras-GPU:0]", "GRAD-KERNEL[keras-CPU:0]"]
     assert suite.get("failures") == "1" and cases[2].find("failure").get("message") == "AssertionError: kernel gradient off"
     assert cases[3].find("skipped").get("message") == "not applicable: no dtype"
+
+
+def test_junit_agrees_with_the_exit_status_on_should_findings_errors_and_timeouts():
+    finding = runner.Result("DENSE-ACTIVATION-BY-NAME", "numerics", "SHOULD", "keras", "default", runner.FAILED, message="AssertionError: no")
+    error = runner.Result("GRAD-BIAS", "gradients", "MUST", "keras", "CPU:0", runner.ERROR, message="kit error, not the implementation's failure: KeyError")
+    timeout = runner.Result("GRAD-INPUT", "gradients", "MUST", "keras", "CPU:0", runner.TIMEOUT, message="did not finish")
+    passed = runner.Result("DENSE-SHAPE-2D", "shapes", "MUST", "keras", "default", runner.PASSED)
+    for fail_on, failures in (("must", 1), ("should", 2)):
+        record = report.build([finding, error, timeout, passed], IMPL_INFO, DEVICES, "quick", 7, fail_on=fail_on)
+        suite = ET.fromstring(report.junit_xml(record).encode())
+        assert (suite.get("failures"), suite.get("errors"), suite.get("skipped")) == (str(failures), "1", str(2 - failures))
+        assert record["exit_status"] == 1
+    only_finding = report.build([finding, passed], IMPL_INFO, DEVICES, "quick", 7)
+    suite = ET.fromstring(report.junit_xml(only_finding).encode())
+    assert only_finding["exit_status"] == 0 and suite.get("failures") == "0"
+    assert suite.findall("testcase")[0].find("skipped").get("message").startswith("SHOULD finding, does not fail the run")
 
 
 def test_interrupted_write_leaves_the_old_file_and_no_partial_file(tmp_path, monkeypatch):
@@ -89,6 +107,17 @@ def test_literal_rebuilds_the_drawn_example_bit_for_bit():
     rebuilt = eval(source, namespace)
     assert rebuilt[0].x.tobytes() == x.tobytes() and rebuilt[0].kernel.dtype == np.float32
     assert rebuilt[0].units == 2 and rebuilt[1] == np.float32(0.25)
+
+
+def test_snippets_number_their_steps_only_when_there_are_several():
+    dense = runner.Result("DENSE-FORWARD-RELU", "numerics", "MUST", "keras", "CPU:0", runner.FAILED, seed=7)
+    dense.extra["example"] = _results()[2].extra["example"]
+    two_steps = reproduce.snippet_for(dense, "keras", None)
+    assert "# 1. The case in plain keras" in two_steps and "# 2. The contract's own check" in two_steps
+    other = runner.Result("TRAIN-HISTORY-ONE-FLOAT-PER-EPOCH", "training", "MUST", "keras", "default", runner.FAILED, seed=7)
+    other.extra["example"] = {"epochs": 2}
+    one_step = reproduce.snippet_for(other, "keras", None)
+    assert "# The contract's own check" in one_step and "# 1." not in one_step and "# 2." not in one_step
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

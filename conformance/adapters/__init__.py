@@ -3,29 +3,90 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.util
 import os
 import sys
 
 from conformance.adapters.base import Implementation
 
-__all__ = ["Implementation", "load", "resolve"]
+__all__ = ["Implementation", "check_importable", "load", "prepare_environment", "resolve"]
 
 BUILT_IN = {"reference": "reference", "keras": "keras", "tf_keras": "tf_keras"}
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
+def prepare_environment(logical_cpus=None):
+    """Settings that must precede a framework's import: the CPU split into logical devices (two by
+    default, so the cross-device contracts run without a GPU) and quiet start-up logs."""
+    if logical_cpus is not None:
+        os.environ["KERAS_CONFORMANCE_LOGICAL_CPUS"] = str(logical_cpus)
+    os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")
+    # TensorFlow's C++ start-up lines (CUDA probing on machines without a GPU, oneDNN notices) are
+    # not the implementation's behaviour; a user's own setting wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@contextlib.contextmanager
+def _native_stderr_quiet():
+    """Silence file descriptor 2 while a framework starts, when the user left TF_CPP_MIN_LOG_LEVEL to
+    the kit: TensorFlow's absl start-up lines ("Could not find cuda drivers", oneDNN notices) are
+    written before its log level applies. Python exceptions still propagate as usual."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3" or "tensorflow" in sys.modules:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _importable_from_cwd():
+    if os.getcwd() not in sys.path:  # like pytest and uvicorn: the user's own package is importable
+        sys.path.insert(0, os.getcwd())
+
+
+def check_importable(spec: str, what: str, builtin=False) -> None:
+    """Raise ValueError naming ``what`` unless ``spec``'s module can be found, without importing it
+    (so a typo is reported before a framework's seconds-long import)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError(f"{what} must be a module path or 'module:attribute', got {spec!r}")
+    module_name = (BUILT_IN.get(spec, spec) if builtin else spec).partition(":")[0]
+    _importable_from_cwd()
+    try:
+        found = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):  # a parent package that is missing or broken
+        found = None
+    if found is None:
+        raise ValueError(f"{what}={spec!r}: cannot import module {module_name!r} (no such module on sys.path)")
+
+
 def resolve(spec: str, what: str):
-    """Import ``module`` or ``module:attribute``; ``what`` names the argument in errors."""
+    """Import ``module`` or ``module:attribute``; ``what`` names the argument in errors.
+
+    Whatever the import raises (an ImportError, a SyntaxError, a RuntimeError in the module's own
+    code, even SystemExit) becomes one ValueError that names the argument and the module.
+    """
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"{what} must be a module path or 'module:attribute', got {spec!r}")
     module_name, _, attribute = spec.partition(":")
-    if os.getcwd() not in sys.path:  # like pytest and uvicorn: the user's own package is importable
-        sys.path.insert(0, os.getcwd())
+    _importable_from_cwd()
     try:
-        target = importlib.import_module(module_name)
+        with _native_stderr_quiet():
+            target = importlib.import_module(module_name)
     except ImportError as error:
-        raise ValueError(f"{what}={spec!r}: cannot import module {module_name!r} ({error})") from error
+        raise ValueError(f"{what}={spec!r}: cannot import module {module_name!r} ({error})") from None
+    except (Exception, SystemExit) as error:
+        where = f" ({error.filename}, line {error.lineno})" if isinstance(error, SyntaxError) else ""
+        raise ValueError(
+            f"{what}={spec!r}: importing module {module_name!r} raised {type(error).__name__}: {error}{where}"
+        ) from None
     for part in filter(None, attribute.split(".")):
         try:
             target = getattr(target, part)
@@ -44,7 +105,11 @@ def _backend_name(module) -> str:
 
 
 def load(impl: str = "reference", layer: str | None = None) -> Implementation:
-    """The :class:`Implementation` for ``impl``, testing ``layer`` inside it when given."""
+    """The :class:`Implementation` for ``impl``, testing ``layer`` inside it when given.
+
+    Raises ValueError, naming the argument, when a module cannot be imported, is not Keras-like, or the
+    layer cannot be constructed the way the contracts construct it.
+    """
     module = resolve(BUILT_IN.get(impl, impl), "impl")
     missing = [a for a in ("layers", "Sequential") if not hasattr(module, a)]
     if missing:
@@ -53,4 +118,6 @@ def load(impl: str = "reference", layer: str | None = None) -> Implementation:
     layer_class = resolve(layer, "layer") if layer else None
     if layer_class is not None and not callable(layer_class):
         raise ValueError(f"layer={layer!r} must name a layer class, got {type(layer_class).__name__}")
-    return Implementation(impl, module, backend, layer_class=layer_class, layer_name=layer)
+    implementation = Implementation(impl, module, backend, layer_class=layer_class, layer_name=layer)
+    implementation.check_constructible()
+    return implementation

@@ -17,6 +17,14 @@ import numpy as np
 from conformance.registry import NotApplicable
 
 
+def class_name(layer_class) -> str:
+    """A readable name for a layer class or any other callable (a functools.partial has no __name__)."""
+    name = getattr(layer_class, "__name__", None)
+    if name is None and hasattr(layer_class, "func"):  # functools.partial
+        return f"partial({class_name(layer_class.func)})"
+    return name or type(layer_class).__name__
+
+
 class Implementation:
     """A Keras-like module under test.
 
@@ -41,7 +49,7 @@ class Implementation:
                 raise ValueError(f"implementation {name!r}: module.layers has neither Dense nor SimpleDense")
             layer_name = f"{module.__name__}.layers.{layer_class.__name__}"
         self.layer_class = layer_class
-        self.layer_name = layer_name or f"{layer_class.__module__}:{layer_class.__qualname__}"
+        self.layer_name = layer_name or f"{getattr(layer_class, '__module__', '?')}:{class_name(layer_class)}"
         self._float64 = None
         self._device_stack = []
 
@@ -54,7 +62,7 @@ class Implementation:
     def label(self) -> str:
         """``name`` plus the layer under test when it is not the framework's own Dense."""
         own = self.layer_name.startswith(f"{self.module.__name__}.layers.")
-        return self.name if own else f"{self.name}+{self.layer_class.__name__}"
+        return self.name if own else f"{self.name}+{class_name(self.layer_class)}"
 
     def describe(self) -> dict:
         return {
@@ -64,6 +72,19 @@ class Implementation:
             "backend": self.backend.name,
             "layer": self.layer_name,
         }
+
+    def check_constructible(self) -> None:
+        """Raise ValueError, naming the layer, unless ``layer_class(units, activation=None)`` works:
+        the way every contract constructs it, so a layer that needs other arguments is one clear usage
+        error instead of the same TypeError in every cell."""
+        try:
+            self.dense(2)
+        except Exception as error:
+            raise ValueError(
+                f"layer={self.layer_name!r}: {class_name(self.layer_class)}(2, activation=None) raised "
+                f"{type(error).__name__}: {error}; the Dense contracts construct the layer as "
+                "Class(units, activation=...), so every other argument needs a default"
+            ) from None
 
     # -- building blocks through the public API -------------------------------------------------
     def activation(self, name):

@@ -1,0 +1,37 @@
+"""Layers that misbehave in ways that are not one contract's violation: they hang, they cannot be
+built, they cannot be constructed the way the kit constructs them. The kit must turn each into one
+clear verdict (a timeout, one failure with blocked cells, a usage error), never a flood or a hang."""
+
+from __future__ import annotations
+
+import functools
+import time
+
+from examples.book.simple_dense import SimpleDense
+
+
+class CallNeverReturns(SimpleDense):
+    """call() loops forever."""
+
+    def call(self, inputs):
+        while True:
+            time.sleep(0.01)
+
+
+class BuildRaises(SimpleDense):
+    """build() raises, so nothing that calls or builds the layer can work."""
+
+    def build(self, input_shape):
+        raise RuntimeError("this layer's build is broken")
+
+
+class NeedsKernelSize(SimpleDense):
+    """Its constructor needs an argument the Dense contracts do not pass."""
+
+    def __init__(self, units, kernel_size, activation=None):
+        super().__init__(units, activation)
+        self.kernel_size = kernel_size
+
+
+# A functools.partial is a fine layer factory: it has no __name__, which the kit must not need.
+PartialSimpleDense = functools.partial(SimpleDense)
