@@ -160,6 +160,15 @@ def test_a_layer_whose_build_raises_gives_one_failure_and_blocked_cells(tmp_path
     assert "blocked by LAYER-EXPLICIT-BUILD (failed on default)" in out
 
 
+def test_explicit_build_that_never_marks_built_is_one_finding_not_a_flood(capsys):
+    argv = ["run", "--impl", "keras", "--layer", "tests.unruly:NeverMarkedBuilt", "--profile", "quick", "--seed", "1"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "MUST contracts failing: 1 (1 cells): LAYER-EXPLICIT-BUILD" in out
+    assert "built is not True after build()" in out
+    assert "too many values to unpack" not in out
+
+
 def test_a_hanging_layer_ends_as_a_timeout_cell_and_the_report_is_written(tmp_path, capsys):
     report = tmp_path / "hang.json"
     argv = ["run", "--impl", "keras", "--layer", "tests.unruly:CallNeverReturns", "--contracts", "lifecycle",

@@ -35,3 +35,16 @@ class NeedsKernelSize(SimpleDense):
 
 # A functools.partial is a fine layer factory: it has no __name__, which the kit must not need.
 PartialSimpleDense = functools.partial(SimpleDense)
+
+
+class NeverMarkedBuilt(SimpleDense):
+    """`built` stays False whatever build() does, as in a framework whose explicit build() forgets to set
+    it: Keras then rebuilds on every call, so the layer collects a new kernel and bias each time."""
+
+    @property
+    def built(self):
+        return False
+
+    @built.setter
+    def built(self, value):
+        pass

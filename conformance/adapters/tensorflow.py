@@ -36,6 +36,8 @@ def _configure():
                     stacklevel=2,
                 )
     tf.config.experimental.enable_tensor_float_32_execution(False)
+    # Retracing notices are about the kit drawing many shapes on purpose, not about the implementation.
+    tf.get_logger().setLevel("ERROR")
 
 
 _configure()
