@@ -15,13 +15,6 @@
 from __future__ import annotations
 
 
-def _prepare():
-    # Before the first implementation is loaded, i.e. before its framework starts.
-    from conformance import adapters
-
-    adapters.prepare_environment()
-
-
 def check_implementation(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
                          timeout=None):
     """Run the contracts and give back one :class:`conformance.runner.Result` per contract x device.
@@ -37,32 +30,25 @@ def check_implementation(impl="reference", layer=None, contracts=None, profile="
         strict: an expected failure that passes is reported as failed.
         timeout: time limit per cell in seconds (``None``: the runner's default, 300).
 
-    Each result has ``contract_id``, ``device``, ``status`` (one of ``conformance.outcomes.STATUSES``:
+    Raises ``conformance.pipeline.UsageError`` (a ValueError naming the argument) for what cannot be
+    run, and ``NothingSelected`` when ``contracts`` matches nothing. Each result has ``contract_id``, ``device``, ``status`` (one of ``conformance.outcomes.STATUSES``:
     passed, failed, error, timeout, blocked, skipped, not_applicable, xfailed, xpassed), ``message``,
     ``counterexample``, ``seed`` and, for failures, ``extra['snippet']``: Python that reproduces the
     failure. ``conformance.outcomes.exit_status(results)`` gives the CLI's verdict. No pytest is needed.
     On Ctrl-C, ``conformance.runner.RunInterrupted`` (a KeyboardInterrupt) carries the finished cells.
     """
-    _prepare()
-    from conformance import adapters, registry, reproduce, runner, xfail as expected_failures
+    from conformance import pipeline
 
-    implementation = impl if isinstance(impl, adapters.Implementation) else adapters.load(impl, layer)
-    expected = expected_failures.load(xfail, strict=strict)
-    results = runner.run(implementation, registry.select(contracts), profile=profile, seed=seed, expected=expected,
-                         timeout=timeout or runner.DEFAULT_TIMEOUT)
-    reproduce.attach(results, implementation)
-    return results
+    return pipeline.open_session(impl, layer, contracts, profile, seed, xfail, strict, timeout).run()
 
 
 class BoundContract:
-    """A contract bound to an implementation, profile and seed; what a parametrized test receives."""
+    """A contract bound to a :class:`conformance.pipeline.Session`; what a parametrized test receives."""
 
-    def __init__(self, contract, impl, profile, seed, fail_on="must"):
+    def __init__(self, contract, session):
         self.contract = contract
-        self.impl = impl
-        self.profile = profile
-        self.seed = seed
-        self.fail_on = fail_on
+        self.session = session
+        self.impl = session.impl
 
     @property
     def id(self):
@@ -75,8 +61,9 @@ class BoundContract:
         """The :class:`conformance.runner.Result` of this contract on ``device``."""
         from conformance import reproduce, runner
 
-        result = runner.run_cell(self.contract, self.impl, device, self.profile, self.seed)
-        reproduce.attach([result], self.impl)
+        session = self.session
+        result = runner.run_cell(self.contract, session.impl, device, session.profile, session.seed, session.timeout)
+        reproduce.attach([result], session.impl)
         return result
 
     def check_on(self, device):
@@ -91,7 +78,7 @@ class BoundContract:
         if result.status == outcomes.ERROR:
             raise RuntimeError("keras-conformance kit error (not the implementation's failure):\n" + report.failure_text(result, self.contract))
         if result.status in (outcomes.FAILED, outcomes.TIMEOUT):
-            if not outcomes.fails_run(result, self.fail_on):
+            if not outcomes.fails_run(result, self.session.fail_on):
                 pytest.xfail(f"{result.level} finding, does not fail the run: {result.message.splitlines()[0]}")
             raise AssertionError(report.failure_text(result, self.contract))
         if result.status in (outcomes.SKIPPED, outcomes.NOT_APPLICABLE):
@@ -100,7 +87,7 @@ class BoundContract:
 
 
 def parametrize_with_contracts(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
-                               fail_on="must"):
+                               fail_on="must", timeout=None):
     """A ``pytest.mark.parametrize`` over ``(contract, device)`` for every selected contract cell.
 
     ``contract`` is a :class:`BoundContract`; call ``contract.check_on(device)`` in the test body.
@@ -108,24 +95,17 @@ def parametrize_with_contracts(impl="reference", layer=None, contracts=None, pro
     ``xfail``/``skip`` marks (``strict`` makes an unexpected pass fail). Loading ``impl`` here
     imports its framework when the test module is collected.
     """
-    _prepare()
     import pytest
 
-    from conformance import adapters, registry, runner, xfail as expected_failures
+    from conformance import pipeline
 
-    implementation = impl if isinstance(impl, adapters.Implementation) else adapters.load(impl, layer)
-    expected = expected_failures.load(xfail, strict=strict)
-    seed = runner.new_seed() if seed is None else seed
+    session = pipeline.open_session(impl, layer, contracts, profile, seed, xfail, strict, timeout, fail_on)
     params = []
-    for contract, device in runner.cells(registry.select(contracts), runner.device_matrix(implementation)):
-        marks = []
-        entry = expected.match(contract.id, implementation, contract.area) if expected is not None else None
+    for cell in session.cells():
+        marks, entry = [], cell.expectation
         if entry is not None and entry.mode == "skip":
             marks.append(pytest.mark.skip(reason=f"{entry.reason} ({entry.source})"))
         elif entry is not None:
-            marks.append(pytest.mark.xfail(reason=f"{entry.reason} ({entry.source})", strict=expected.strict, raises=AssertionError))
-        label = "any" if device == runner.DEFAULT_DEVICE else device
-        params.append(
-            pytest.param(BoundContract(contract, implementation, profile, seed, fail_on), device, marks=marks, id=f"{contract.id}-{label}")
-        )
+            marks.append(pytest.mark.xfail(reason=f"{entry.reason} ({entry.source})", strict=session.expected.strict, raises=AssertionError))
+        params.append(pytest.param(BoundContract(cell.contract, session), cell.device, marks=marks, id=f"{cell.contract.id}-{cell.column}"))
     return pytest.mark.parametrize(("contract", "device"), params)

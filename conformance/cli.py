@@ -236,75 +236,58 @@ class Progress:
 # -- commands --------------------------------------------------------------------------------------
 
 
-def _load_run(args):
-    """Everything ``run`` needs, checked in order of cost: arguments and files first, the framework
-    (seconds to import) last. Raises UsageError."""
-    from conformance import adapters, registry, report, xfail
+def _open_session(args):
+    """The run's session: report paths probed first, then everything the pipeline checks."""
+    from conformance import pipeline, report
 
-    if args.logical_cpus < 1:
-        raise UsageError(f"--logical-cpus must be >= 1, got {args.logical_cpus}")
-    try:
-        for option, path in report.requested(args).items():
+    for option, path in report.requested(args).items():
+        try:
             report.check_writable(path, option)
-        contracts = registry.select(args.contracts)
-        expected = xfail.load(args.xfail, strict=args.strict)
-        adapters.check_importable(args.impl, "--impl", builtin=True)
-        if args.layer:
-            adapters.check_importable(args.layer, "--layer")
-    except registry.NothingSelected:
-        raise
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    adapters.prepare_environment(args.logical_cpus)
-    try:
-        impl = adapters.load(args.impl, args.layer)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    return impl, contracts, expected
+        except ValueError as error:
+            raise pipeline.UsageError(str(error)) from None
+    return pipeline.open_session(args.impl, args.layer, args.contracts, args.profile, args.seed, args.xfail, args.strict,
+                                 args.timeout, args.fail_on, args.logical_cpus)
 
 
 def command_run(args) -> int:
-    from conformance import registry, report, reproduce, runner
+    from conformance import pipeline, report, runner
 
     try:
-        impl, contracts, expected = _load_run(args)
-    except registry.NothingSelected as error:
+        session = _open_session(args)
+    except pipeline.NothingSelected as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
         return outcomes.EXIT_NO_CONTRACTS
-    except UsageError as error:
+    except pipeline.UsageError as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
         return outcomes.EXIT_USAGE_ERROR
-    seed = runner.new_seed() if args.seed is None else args.seed
-    devices = runner.device_matrix(impl)
+    impl, devices = session.impl, session.devices
     info = impl.describe()
-    cell_count = sum(1 for _ in runner.cells(contracts, devices))
+    cell_count = len(session.cells())
     absent = [d for d in devices if d not in impl.devices()]
     print(f"keras-conformance {__version__}: {info['name']} {info['version']} ({info['backend']} backend), layer {info['layer']}")
     print(f"devices: {', '.join(devices)}" + (f" ({', '.join(absent)} not visible: skipped)" if absent else "")
-          + f"   profile: {args.profile}   seed: {seed}   timeout: {args.timeout:g} s per cell")
-    print(f"{_plural(len(contracts), 'contract')}, {_plural(cell_count, 'cell')} (a cell is one contract on one device)", flush=True)
+          + f"   profile: {session.profile}   seed: {session.seed}   timeout: {session.timeout:g} s per cell")
+    print(f"{_plural(len(session.contracts), 'contract')}, {_plural(cell_count, 'cell')} (a cell is one contract on one device)", flush=True)
     progress = Progress(cell_count)
     started = time.perf_counter()
     interrupted = False
     try:
-        results = runner.run(impl, contracts, profile=args.profile, seed=seed, devices=devices, expected=expected,
-                             timeout=args.timeout, on_start=progress.start, on_result=progress.finish)
+        results = session.run(on_start=progress.start, on_result=progress.finish)
     except runner.RunInterrupted as stop:
         results, interrupted = stop.results, True
     progress.close()
     elapsed = time.perf_counter() - started
-    reproduce.attach(results, impl)
-    _print_outcome(results, devices, contracts, args.fail_on)
+    _print_outcome(results, devices, session.contracts, session.fail_on)
     if interrupted:
         print(f"\nINTERRUPTED after {len(results)} of {cell_count} cells; the reports hold the finished ones")
     tally = outcomes.counts(results)
     run_contracts = len({r.contract_id for r in results})
     print(f"conformance: {summary_line(tally)} (cells of {_plural(run_contracts, 'contract')}) in {elapsed:.1f}s")
-    status = outcomes.exit_status(results, args.fail_on, interrupted)
+    status = outcomes.exit_status(results, session.fail_on, interrupted)
     if not interrupted and results and all(r.status == outcomes.SKIPPED for r in results):
         status = outcomes.EXIT_NO_CONTRACTS
-    written, failed = report.write_requested(args, results, impl, devices, seed, elapsed, expected,
-                                             interrupted=interrupted, fail_on=args.fail_on, exit_status=status)
+    written, failed = report.write_requested(args, results, impl, devices, session.seed, elapsed, session.expected,
+                                             interrupted=interrupted, fail_on=session.fail_on, exit_status=status)
     for line in written:
         print(line)
     for line in failed:
@@ -351,12 +334,12 @@ def _print_outcome(results, devices, contracts, fail_on):
 
 
 def command_diff(args) -> int:
-    from conformance import adapters, diff
+    from conformance import diff, pipeline
 
-    adapters.prepare_environment(logical_cpus=os.environ.get("KERAS_CONFORMANCE_LOGICAL_CPUS", "1"))
     try:
-        left, right = adapters.load(args.impl), adapters.load(args.against)
-    except ValueError as error:
+        left = pipeline.load_implementation(args.impl, logical_cpus=int(os.environ.get("KERAS_CONFORMANCE_LOGICAL_CPUS", "1")))
+        right = pipeline.load_implementation(args.against)
+    except pipeline.UsageError as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
         return outcomes.EXIT_USAGE_ERROR
     print(f"keras-conformance diff: {left.label} vs {right.label}   profile: {args.profile}   seed: {args.seed}")

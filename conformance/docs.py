@@ -89,15 +89,14 @@ def write_status(path, status) -> None:
 
 def refresh_status(seed=0, profile="quick", implementations=tuple(IMPLEMENTATIONS)) -> dict:
     """Run every contract on each implementation and keep, per contract, the most telling outcome."""
-    from conformance import __version__, adapters, registry, runner
+    from conformance import __version__, outcomes, pipeline
 
-    adapters.prepare_environment()
     status = {"kit_version": __version__, "profile": profile, "seed": seed, "implementations": {}}
     for name in implementations:
-        impl = adapters.load(name)
-        results = runner.run(impl, registry.all_contracts(), profile=profile, seed=seed)
-        status["implementations"][name] = {**impl.describe(), "contracts": summarise(results)}
-        print(f"status: {name}: {runner.counts(results)}", file=sys.stderr)
+        session = pipeline.open_session(name, profile=profile, seed=seed)
+        results = session.run()
+        status["implementations"][name] = {**session.impl.describe(), "contracts": summarise(results)}
+        print(f"status: {name}: {outcomes.counts(results)}", file=sys.stderr)
     return status
 
 

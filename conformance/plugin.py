@@ -50,12 +50,6 @@ def pytest_addoption(parser):
                     help="which failures fail their item: must (default; a SHOULD finding is reported as xfail) or should")
 
 
-def _default_timeout():
-    from conformance.runner import DEFAULT_TIMEOUT
-
-    return DEFAULT_TIMEOUT
-
-
 def _active(config) -> bool:
     return bool(config.getoption("keras_impl", None) or config.getoption("keras_layer", None))
 
@@ -78,35 +72,36 @@ class KitError(ContractFailure):
 
 
 class ContractItem(pytest.Item):
-    """One contract on one implementation and device."""
+    """One contract on one implementation and device: a :class:`conformance.pipeline.Cell` of a session."""
 
-    def __init__(self, *, contract, impl, device, suite, **kwargs):
+    def __init__(self, *, cell, conformance_session, suite, **kwargs):
         super().__init__(**kwargs)
-        self.contract = contract
-        self.impl = impl
-        self.device = device
+        self.cell = cell
+        self.contract = cell.contract
+        self.conformance_session = conformance_session  # pytest's own Node.session is the test session
         self.suite = suite
-        self.extra_keyword_matches.update({contract.area, contract.level, contract.id})
+        self.extra_keyword_matches.update({cell.contract.area, cell.contract.level, cell.contract.id})
 
     def runtest(self):
         from conformance import outcomes, report, reproduce, runner
 
-        suite = self.suite
-        blocking = runner.blocker(self.contract, self.device, suite.finished.setdefault(self.impl.label, {}), "CPU:0")
+        session, contract, device = self.conformance_session, self.cell.contract, self.cell.device
+        finished = self.suite.finished.setdefault(session.impl.label, {})
+        blocking = runner.blocker(contract, device, finished, session.devices[0])
         if blocking is not None:
             pytest.skip(f"blocked by {blocking.contract_id} ({blocking.status} on {blocking.device})")
-        result = runner.run_cell(self.contract, self.impl, self.device, suite.profile, suite.seed, suite.timeout)
-        suite.finished[self.impl.label][(self.contract.id, self.device)] = result
+        result = runner.run_cell(contract, session.impl, device, session.profile, session.seed, session.timeout)
+        finished[(contract.id, device)] = result
         self.user_properties += [("seed", result.seed), ("profile", result.profile), ("status", result.status)]
         if result.status == outcomes.ERROR:
             raise KitError("keras-conformance kit error (not the implementation's failure; please report it):\n"
-                           + report.failure_text(result, self.contract) + "\n" + result.extra.get("traceback", ""))
+                           + report.failure_text(result, contract) + "\n" + result.extra.get("traceback", ""))
         if result.status in (outcomes.FAILED, outcomes.TIMEOUT):
-            reproduce.attach([result], self.impl)
-            if not outcomes.fails_run(result, suite.fail_on):
+            reproduce.attach([result], session.impl)
+            if not outcomes.fails_run(result, session.fail_on):
                 pytest.xfail(f"{result.level} finding, does not fail the run (--keras-fail-on should to fail it): "
                              f"{result.message.splitlines()[0] if result.message else result.status}")
-            raise ContractFailure(report.failure_text(result, self.contract))
+            raise ContractFailure(report.failure_text(result, contract))
         if result.status == outcomes.SKIPPED:
             pytest.skip(result.message)
         if result.status == outcomes.NOT_APPLICABLE:
@@ -131,15 +126,12 @@ class ConformanceSuite:
 
     def __init__(self, config):
         self.config = config
-        from conformance import adapters
-
-        adapters.prepare_environment()  # as the CLI: two logical CPUs, quiet framework start-up
         self.impl_names = config.getoption("keras_impl") or ["keras"]
         self.layer = config.getoption("keras_layer")
         self.patterns = [p for value in config.getoption("keras_contracts") for p in value.split(",") if p]
         self.profile = config.getoption("keras_profile")
         self.seed = self._seed(config)
-        self.timeout = config.getoption("keras_timeout") or _default_timeout()
+        self.timeout = config.getoption("keras_timeout")
         self.fail_on = config.getoption("keras_fail_on")
         self.expected = None
         self.stale = []
@@ -176,21 +168,23 @@ class ConformanceSuite:
         items.extend(self.collect(session))
 
     def collect(self, session):
-        from conformance import adapters, registry, runner, xfail
+        from conformance import pipeline, xfail
 
+        option = self.config.getoption
         try:
-            contracts = registry.select(self.patterns)
-            impls = [adapters.load(name, self.layer) for name in self.impl_names]
-            self.expected = xfail.load(self.config.getoption("keras_xfail"), strict=self.config.getoption("keras_strict"))
-        except ValueError as error:
+            self.expected = xfail.load(option("keras_xfail"), strict=option("keras_strict"))
+            sessions = [
+                pipeline.open_session(name, self.layer, self.patterns, self.profile, self.seed, self.expected,
+                                      option("keras_strict"), self.timeout, self.fail_on)
+                for name in self.impl_names
+            ]
+        except ValueError as error:  # UsageError, NothingSelected, a bad expected-failures file
             raise pytest.UsageError(f"keras-conformance: {error}") from None
-        for impl in impls:
-            for contract, device in runner.cells(runner.in_dependency_order(contracts), runner.device_matrix(impl)):
-                name = f"{contract.id}[{impl.label}-{'any' if device == runner.DEFAULT_DEVICE else device}]"
-                item = ContractItem.from_parent(
-                    session, name=name, nodeid=f"keras-conformance::{name}", contract=contract, impl=impl, device=device, suite=self
-                )
-                entry = self.expected.match(contract.id, impl, contract.area) if self.expected is not None else None
+        for run in sessions:
+            for cell in run.cells():
+                name = f"{cell.contract.id}[{run.impl.label}-{cell.column}]"
+                item = ContractItem.from_parent(session, name=name, nodeid=f"keras-conformance::{name}", cell=cell, conformance_session=run, suite=self)
+                entry = cell.expectation
                 if entry is not None and entry.mode == "skip":
                     item.add_marker(pytest.mark.skip(reason=f"expected failure, not run ({entry.source}): {entry.reason}"))
                 elif entry is not None:

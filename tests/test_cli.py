@@ -94,7 +94,7 @@ def test_an_exception_raised_by_the_kit_is_an_error_exit_3_not_a_failure(monkeyp
     [
         (["--profile", "fast"], "invalid choice: 'fast'"),
         (["--timeout", "-1"], "--timeout: must be a positive number of seconds, got '-1'"),
-        (["--impl", "no_such_framework"], "--impl='no_such_framework': cannot import module 'no_such_framework'"),
+        (["--impl", "no_such_framework"], "impl='no_such_framework': cannot import module 'no_such_framework'"),
         (["--layer", "examples.book.simple_dense:NoSuchLayer"], "has no attribute 'NoSuchLayer'"),
         (["--layer", "tests.unruly:NeedsKernelSize"], "NeedsKernelSize(2, activation=None) raised TypeError"),
         (["--report-json", "/proc/x.json"], "--report-json='/proc/x.json': cannot write in '/proc'"),

@@ -1,0 +1,138 @@
+"""One way through a conformance run, shared by the CLI, the API, the pytest plugin, the docs and diff.
+
+    session = open_session("keras", layer="mypkg:MyDense", contracts=["GRAD-*"], profile="quick")
+    for cell in session.cells():   # what will run, in dependency order, with its expectation
+        ...
+    results = session.run()        # one Result per cell, in report order
+
+:func:`open_session` checks what it is given in order of cost (names and files first, the framework's
+seconds-long import last) and raises :class:`UsageError` or :class:`~conformance.registry.NothingSelected`
+with one line that names the argument; the callers turn those into exit statuses 4 and 5.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from conformance import adapters, registry, xfail as expected_failures
+from conformance.outcomes import DEFAULT_DEVICE, FAIL_ON
+from conformance.registry import NothingSelected
+
+__all__ = ["Cell", "NothingSelected", "Session", "UsageError", "load_implementation", "open_session"]
+
+PROFILES = ("quick", "default", "thorough")
+
+
+class UsageError(ValueError):
+    """What the user asked for cannot be done: a bad argument, a module that does not import, a layer
+    that cannot be constructed. The message is one line naming the argument."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One contract on one device, with the expected-failures entry that concerns it (or None)."""
+
+    contract: registry.Contract
+    device: str
+    expectation: object = None
+
+    @property
+    def column(self) -> str:
+        return "any" if self.device == DEFAULT_DEVICE else self.device
+
+
+@dataclass
+class Session:
+    """An implementation, the contracts selected for it, and how to run them."""
+
+    impl: adapters.Implementation
+    contracts: list
+    expected: object = None  # conformance.xfail.ExpectedFailures
+    seed: int = 0
+    profile: str = "default"
+    devices: list = field(default_factory=list)
+    timeout: float | None = None
+    fail_on: str = "must"
+
+    def cells(self) -> list[Cell]:
+        """Every cell in the order it runs: each contract after those it rests on."""
+        from conformance import runner
+
+        found = []
+        for contract, device in runner.cells(runner.in_dependency_order(self.contracts), self.devices):
+            entry = self.expected.match(contract.id, self.impl, contract.area) if self.expected is not None else None
+            found.append(Cell(contract, device, entry))
+        return found
+
+    def run(self, on_start=None, on_result=None) -> list:
+        """Run every cell; Results in report order. Ctrl-C raises runner.RunInterrupted with the finished ones."""
+        from conformance import reproduce, runner
+
+        try:
+            results = runner.run(self.impl, self.contracts, profile=self.profile, seed=self.seed, devices=self.devices,
+                                 on_result=on_result, expected=self.expected, timeout=self.timeout, on_start=on_start)
+        except runner.RunInterrupted as stop:
+            reproduce.attach(stop.results, self.impl)
+            raise
+        reproduce.attach(results, self.impl)
+        return results
+
+
+def load_implementation(impl="reference", layer=None, logical_cpus=None) -> adapters.Implementation:
+    """``impl`` (with ``layer``) loaded; names are looked up before the framework is imported.
+    Raises UsageError naming the argument."""
+    if isinstance(impl, adapters.Implementation):
+        return impl
+    try:
+        adapters.check_importable(impl, "impl", builtin=True)
+        if layer:
+            adapters.check_importable(layer, "layer")
+        adapters.prepare_environment(logical_cpus)
+        return adapters.load(impl, layer)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def open_session(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
+                 timeout=None, fail_on="must", logical_cpus=None) -> Session:
+    """A :class:`Session`, every argument checked before the framework is imported.
+
+    Args:
+        impl: ``reference``, ``keras``, ``tf_keras``, a module path, ``module:attribute``, or an already
+            loaded :class:`~conformance.adapters.Implementation`.
+        layer: ``module:Class`` of the layer under test inside ``impl``.
+        contracts: ids (wildcards allowed) or areas; ``None`` for every contract.
+        profile: ``quick``, ``default`` or ``thorough``.
+        seed: hypothesis seed; a fresh random one when ``None`` (recorded in every result).
+        xfail: an expected-failures file path, or a loaded ``ExpectedFailures``.
+        strict: an expected failure that passes is reported as failed.
+        timeout: time limit per cell in seconds; ``None`` for the runner's default.
+        fail_on: ``must`` or ``should``: which failures fail the run.
+        logical_cpus: split the CPU into this many TensorFlow devices (default 2).
+    """
+    from conformance import runner
+
+    if profile not in PROFILES:
+        raise UsageError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    if fail_on not in FAIL_ON:
+        raise UsageError(f"fail_on must be one of {', '.join(FAIL_ON)}, got {fail_on!r}")
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if logical_cpus is not None and (not isinstance(logical_cpus, int) or logical_cpus < 1):
+        raise UsageError(f"logical_cpus must be an int >= 1, got {logical_cpus!r}")
+    selected = registry.select(contracts)  # NothingSelected goes through: exit status 5, not 4
+    try:
+        expected = expected_failures.load(xfail, strict=strict)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    impl = load_implementation(impl, layer, logical_cpus)
+    return Session(
+        impl=impl,
+        contracts=selected,
+        expected=expected,
+        seed=runner.new_seed() if seed is None else seed,
+        profile=profile,
+        devices=runner.device_matrix(impl),
+        timeout=runner.DEFAULT_TIMEOUT if timeout is None else timeout,
+        fail_on=fail_on,
+    )
