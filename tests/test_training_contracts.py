@@ -48,3 +48,19 @@ def test_frameworks_pass_every_must_training_contract(impl_name):
     print(f"\n{impl_name} SHOULD findings: {should_failures or 'none'}")
     if impl_name == "reference":
         assert not should_failures, f"the reference fails SHOULD contracts {should_failures}"
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_fails_an_example_its_target_pins_for_every_profile(name):
+    """The distinguishing case is in the target's explicit examples, so no profile or seed can miss it."""
+    impl, target = _mutant(name)
+    contract = registry.get(target)
+    assert contract.examples, f"{target} pins no example for {name} to fail"
+    for example in contract.examples:
+        impl.set_random_seed(SEED)  # a mutant that shuffles wrongly is caught with high probability, not always
+        try:
+            with impl.on_device(DEVICE if contract.per_device else None):
+                contract.check(impl, **example)
+        except AssertionError:
+            return
+    pytest.fail(f"{name} passes every example {target} pins; only random draws can catch it")

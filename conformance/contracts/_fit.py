@@ -10,17 +10,16 @@ import numpy as np
 
 from conformance import oracles
 from conformance.contracts._setup import require
-from conformance.registry import NotApplicable
 
 OPTIMIZER_CLASSES = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam"}
 
 
-def linear_model(impl, case, weights=True):
-    """A Sequential of one linear dense layer, built for ``case.x``, holding ``case``'s weights."""
-    model = impl.sequential([impl.dense(case.units)])
-    model.build((None, case.x.shape[1]))
-    if weights:
-        model.set_weights([case.kernel, case.bias])
+def linear_model(impl, case, activation=None):
+    """A Sequential of one dense layer (linear unless ``activation``), built for ``case.x`` (any rank),
+    holding ``case``'s weights."""
+    model = impl.sequential([impl.dense(case.units, activation)])
+    model.build(case.input_shape)
+    model.set_weights([case.kernel, case.bias])
     return model
 
 
@@ -38,6 +37,15 @@ def compiled_linear(impl, case, name="sgd", loss="mse", metrics=None, **hyperpar
     model = linear_model(impl, case)
     model.compile(optimizer=optimizer(impl, name, case.learning_rate, **hyperparameters), loss=loss, metrics=metrics)
     return model
+
+
+def loss_weights(x, low=0.0, high=2.0):
+    """Sample weights from ``low`` to ``high``, one per loss value of data ``x``: one per row for 2D
+    data, one per (row, step, ...) position for higher ranks. Keras 3 multiplies a per-row weight
+    vector into a (rows, steps) loss without expanding it (an error, or the wrong axis when
+    rows == steps), while both Keras versions apply weights of the loss's own shape."""
+    shape = x.shape[:-1]
+    return np.linspace(low, high, int(np.prod(shape))).astype(np.float32).reshape(shape)
 
 
 def fit(model, x, y, **arguments):
@@ -113,8 +121,9 @@ def decode_steps(impl, model) -> list:
     kernel, bias = (np.asarray(w, np.float64).reshape(-1) for w in impl.weights(model))
     bias_units = -float(bias[0]) / RECORDER_LEARNING_RATE  # = 2S - 2 + 2^-(S-1) for S >= 1 steps
     steps = 0 if bias_units == 0 else int(np.floor(bias_units / 2)) + 1
-    if steps > RECORDER_MAX_STEPS:
-        raise NotApplicable(f"the recorder can read back at most {RECORDER_MAX_STEPS} steps, the fit ran {steps}")
+    # Every contract asks for at most RECORDER_MAX_STEPS steps, so more is the implementation's doing.
+    require(steps <= RECORDER_MAX_STEPS, f"the fit ran about {steps} single-row steps, more than the "
+            f"{RECORDER_MAX_STEPS} any recorder contract asks for (rows x epochs)")
     used = [[] for _ in range(steps)]
     for row, value in enumerate(kernel):
         units = -value / RECORDER_LEARNING_RATE

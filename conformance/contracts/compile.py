@@ -9,6 +9,7 @@ from conformance import strategies
 from conformance.contracts._fit import OPTIMIZER_CLASSES, fit, linear_model
 from conformance.contracts._setup import require
 from conformance.registry import MUST, contract
+from conformance.strategies import fixed_regression_case
 
 AREA = "compile"
 
@@ -32,6 +33,7 @@ _OPTIMIZER_AND_LOSS = {
     rationale="compile(optimizer='rmsprop', loss='mse', metrics=['mae']) is the book's first model; a framework "
     "that needs objects breaks every tutorial.",
     given=_OPTIMIZER_AND_LOSS,
+    examples=(dict(case=fixed_regression_case(rows=5, batch_size=2), optimizer="rmsprop", loss="mse"),),
 )
 def check_accepts_strings(impl, case, optimizer, loss):
     """compile(optimizer=name, loss=name, metrics=['mae']), fit one epoch, read the History's loss and mae."""
@@ -51,6 +53,7 @@ def check_accepts_strings(impl, case, optimizer, loss):
     rationale="Objects are how users set a learning rate or a loss option; a copy or a default in their place "
     "silently ignores those settings.",
     given=_OPTIMIZER_AND_LOSS,
+    examples=(dict(case=fixed_regression_case(rows=5, batch_size=2), optimizer="adam", loss="mae"),),
 )
 def check_accepts_objects(impl, case, optimizer, loss):
     """compile with optimizers.X(learning_rate), losses.Y() and metrics.MeanAbsoluteError(); fit; check
@@ -75,6 +78,8 @@ def check_accepts_objects(impl, case, optimizer, loss):
     rationale="Plotting code reads history['accuracy'] or history['mae'] by the name it passed; a renamed key is a "
     "KeyError at the end of a long training run.",
     given={"case": strategies.regression_cases(), "names": st.lists(st.sampled_from(METRIC_NAMES), min_size=1, max_size=2, unique=True)},
+    # 'accuracy' is the name frameworks are tempted to rename (to 'acc' or to the resolved metric).
+    examples=(dict(case=fixed_regression_case(rows=5, batch_size=2), names=["accuracy", "mae"]),),
 )
 def check_history_keys_are_names(impl, case, names):
     """compile(loss='mse', metrics=names), fit one epoch, compare the History's keys as a set."""
@@ -93,6 +98,7 @@ def check_history_keys_are_names(impl, case, names):
     rationale="The book declares and compiles a model before it has seen data; compile must not need (or guess) "
     "the input shape, and fit must infer it.",
     given={"case": strategies.regression_cases()},
+    examples=(dict(case=fixed_regression_case(rows=5, batch_size=2, inner=(3,))),),
 )
 def check_leaves_build_to_fit(impl, case):
     """Compile an unbuilt one-layer Sequential, count its weights, fit, and read the kernel and bias shapes."""
@@ -102,5 +108,5 @@ def check_leaves_build_to_fit(impl, case):
     require(not model.layers[0].weights, f"after compile the layer holds {len(model.layers[0].weights)} weights, expected none")
     fit(model, case.x, case.y, batch_size=case.batch_size, epochs=1)
     shapes = [tuple(w.shape) for w in impl.weights(model)]
-    expected = [(case.x.shape[1], case.units), (case.units,)]
+    expected = [(case.x.shape[-1], case.units), (case.units,)]
     require(model.built and shapes == expected, f"after fit the weights have shapes {shapes}, expected {expected}")

@@ -15,6 +15,7 @@ from conformance import strategies
 from conformance.contracts._fit import compiled_linear, fit, linear_model
 from conformance.contracts._setup import require
 from conformance.registry import MUST, SHOULD, contract
+from conformance.strategies import fixed_regression_case, fixed_split_case
 
 AREA = "errors"
 
@@ -35,7 +36,7 @@ def expect_error(call, what, accepted=USAGE_ERRORS):
     raise AssertionError(f"{what}: no error was raised")
 
 
-def _error_contract(contract_id, level, statement, rationale, given, accepted=USAGE_ERRORS):
+def _error_contract(contract_id, level, statement, rationale, given, accepted=USAGE_ERRORS, examples=()):
     """Register a negative contract whose ``make_call(impl, **drawn)`` returns (description, call)."""
 
     def decorate(make_call):
@@ -45,7 +46,8 @@ def _error_contract(contract_id, level, statement, rationale, given, accepted=US
 
         check.__doc__ = make_call.__doc__
         check.__name__ = make_call.__name__
-        contract(contract_id, area=AREA, level=level, statement=statement, rationale=rationale, given=given)(check)
+        contract(contract_id, area=AREA, level=level, statement=statement, rationale=rationale, given=given,
+                 examples=examples)(check)
         return check
 
     return decorate
@@ -81,7 +83,7 @@ def evaluate_before_compile(impl, case):
 
 @_error_contract("ERR-LENGTH-MISMATCH", MUST, "fit with x and y of different lengths raises.",
                  "Truncating to the shorter array pairs inputs with the wrong targets without a word.",
-                 {"case": st.builds(_tiny_case), "drop": st.integers(1, 3)})
+                 {"case": st.builds(_tiny_case), "drop": st.integers(1, 3)}, examples=(dict(case=_tiny_case(), drop=1),))
 def length_mismatch(impl, case, drop):
     """fit(x, y[:-1]) on a compiled model."""
     model = compiled_linear(impl, case)
@@ -92,7 +94,8 @@ _UNKNOWN_NAME = st.sampled_from(("nonexistent", "sgdd", "mean_squared_errorr"))
 
 
 @_error_contract("ERR-UNKNOWN-OPTIMIZER", MUST, "compile with an unknown optimizer name raises.",
-                 "A typo must not fall back to a default optimizer.", {"case": st.builds(_tiny_case), "name": _UNKNOWN_NAME})
+                 "A typo must not fall back to a default optimizer.", {"case": st.builds(_tiny_case), "name": _UNKNOWN_NAME},
+                 examples=(dict(case=_tiny_case(), name="sgdd"),))
 def unknown_optimizer(impl, case, name):
     """compile(optimizer=unknown name)."""
     model = linear_model(impl, case)
@@ -152,7 +155,8 @@ def epochs_negative(impl, case, epochs):
 
 @_error_contract("ERR-VALIDATION-SPLIT-OUT-OF-RANGE", SHOULD, "fit with validation_split outside [0, 1) raises.",
                  "A split of 1.5 or -0.5 is meaningless; Python's negative slicing turns it into an arbitrary split.",
-                 {"case": st.builds(_tiny_case), "split": st.sampled_from((-0.5, 1.5, 2.0))})
+                 {"case": st.builds(_tiny_case), "split": st.sampled_from((-0.5, 1.5, 2.0))},
+                 examples=(dict(case=_tiny_case(), split=-0.5), dict(case=_tiny_case(), split=1.5)))
 def validation_split_out_of_range(impl, case, split):
     """fit(validation_split=-0.5, 1.5 or 2.0)."""
     model = compiled_linear(impl, case)
@@ -175,7 +179,9 @@ _MALFORMED = st.sampled_from(("four arrays", "mismatched lengths"))
 @_error_contract("ERR-VALIDATION-DATA-MALFORMED", MUST,
                  "validation_data that is a tuple of four arrays, or x/y of different lengths, raises.",
                  "Malformed validation data must not be half-used or skipped without a word.",
-                 {"example": strategies.split_regression_cases(), "form": _MALFORMED})
+                 {"example": strategies.split_regression_cases(), "form": _MALFORMED},
+                 examples=tuple(dict(example=fixed_split_case(rows=4, batch_size=2, validation_rows=3), form=form)
+                                for form in ("four arrays", "mismatched lengths")))
 def validation_data_malformed(impl, example, form):
     """fit(validation_data=...) with (x, y, w, extra) or (x, y + one row)."""
     case, x_val, y_val = example
@@ -197,7 +203,8 @@ def validation_data_empty_tuple(impl, case):
 
 @_error_contract("ERR-EMPTY-DATA", SHOULD, "fit and evaluate on zero rows raise.",
                  "An empty data set is almost always an upstream bug (a bad filter); an empty History hides it.",
-                 {"case": st.builds(_tiny_case), "method": st.sampled_from(("fit", "evaluate"))})
+                 {"case": st.builds(_tiny_case), "method": st.sampled_from(("fit", "evaluate"))},
+                 examples=(dict(case=_tiny_case(), method="fit"), dict(case=_tiny_case(), method="evaluate")))
 def empty_data(impl, case, method):
     """fit or evaluate on x[:0], y[:0]."""
     model = compiled_linear(impl, case)
@@ -211,15 +218,16 @@ def empty_data(impl, case, method):
 @_error_contract("ERR-FEATURE-SIZE-CHANGED", MUST, "fit or predict with a different feature size than the model was built for raises.",
                  "Broadcasting or slicing to fit the kernel produces numbers from the wrong inputs.",
                  {"case": st.builds(_tiny_case), "extra": st.integers(1, 3), "method": st.sampled_from(("fit", "predict"))},
-                 accepted=(Exception,))
+                 accepted=(Exception,),
+                 examples=(dict(case=_tiny_case(), extra=1, method="fit"), dict(case=_tiny_case(), extra=1, method="predict")))
 def feature_size_changed(impl, case, extra, method):
     """Fit once, then fit or predict on x with `extra` more columns."""
     model = compiled_linear(impl, case)
     fit(model, case.x, case.y)
-    wider = np.concatenate([case.x, np.ones((len(case.x), extra), np.float32)], axis=1)
+    wider = np.concatenate([case.x, np.ones((len(case.x), extra), np.float32)], axis=-1)
     if method == "fit":
-        return f"fit with {wider.shape[1]} features after building for {case.x.shape[1]}", lambda: fit(model, wider, case.y)
-    return f"predict with {wider.shape[1]} features after building for {case.x.shape[1]}", lambda: model.predict(wider, verbose=0)
+        return f"fit with {wider.shape[-1]} features after building for {case.x.shape[-1]}", lambda: fit(model, wider, case.y)
+    return f"predict with {wider.shape[-1]} features after building for {case.x.shape[-1]}", lambda: model.predict(wider, verbose=0)
 
 
 def _weights_survive(impl, case, x, y, failure, **arguments):
@@ -239,10 +247,11 @@ def _weights_survive(impl, case, x, y, failure, **arguments):
     statement="A fit that raises because of its training data leaves the weights as they were.",
     rationale="A half-applied update after an exception corrupts a model the user goes on to save or retry.",
     given={"case": strategies.regression_cases()},
+    examples=(dict(case=fixed_regression_case(rows=5, batch_size=2, inner=(2,))),),
 )
 def check_failed_fit_keeps_weights(impl, case):
     """Two failing fits, each on a fresh model fitted once: x with twice the features, and y with twice the rows."""
-    _weights_survive(impl, case, np.concatenate([case.x, case.x], axis=1), case.y, "wider x")
+    _weights_survive(impl, case, np.concatenate([case.x, case.x], axis=-1), case.y, "wider x")
     _weights_survive(impl, case, case.x, np.concatenate([case.y, case.y]), "an x/y length mismatch")
 
 
@@ -254,6 +263,7 @@ def check_failed_fit_keeps_weights(impl, case):
     rationale="Finding the bad validation set only after an epoch of training leaves the model half-trained by a "
     "call that failed.",
     given={"example": strategies.split_regression_cases()},
+    examples=(dict(example=fixed_split_case(rows=4, batch_size=2, validation_rows=3)),),
 )
 def check_validation_data_checked_before_training(impl, example):
     """On a fresh model fitted once: fit with validation_data=(x_val, y_val[:0]) must raise and keep the weights."""

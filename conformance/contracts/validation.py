@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from hypothesis import strategies as st
 
 from conformance import oracles, strategies
@@ -15,15 +14,26 @@ from conformance.contracts._fit import (
     epochs_of,
     fit,
     history_values,
+    loss_weights,
     recorder,
     recorder_data,
     same_weights,
     trace_epochs,
 )
 from conformance.contracts._setup import require
-from conformance.registry import MUST, NotApplicable, contract
+from conformance.registry import MUST, contract
+from conformance.strategies import fixed_regression_case, fixed_split_case
 
 AREA = "validation"
+
+# At least 4 rows, so that every drawn split (at most 0.75) leaves a training row: a draw without one
+# would have to be skipped, and ERR-VALIDATION-SPLIT-EMPTY-SIDE covers that case.
+_SPLIT_ROWS_MIN = 4
+
+# The cases these contracts exist for, pinned as explicit examples that every profile runs first: a
+# validation set whose last batch is partial (3 rows in batches of 2), several epochs, and rank-3 data.
+SPLIT = fixed_split_case(rows=5, batch_size=2, validation_rows=3)
+SPLIT_RANK_3 = fixed_split_case(rows=4, batch_size=2, validation_rows=3, inner=(2,))
 
 
 @contract(
@@ -35,11 +45,12 @@ AREA = "validation"
     rationale="Early stopping and model selection read val_loss; a missing key or a sample_weight that is "
     "rejected or ignored breaks them.",
     given={"example": strategies.split_regression_cases(), "with_weights": st.booleans(), "epochs": strategies.epoch_counts},
+    examples=(dict(example=SPLIT, with_weights=True, epochs=2),),
 )
 def check_keys_with_validation_data(impl, example, with_weights, epochs):
     """fit(metrics=['mae'], validation_data=(x_val, y_val[, w_val])); compare key sets and lengths."""
     case, x_val, y_val = example
-    validation = (x_val, y_val, np.ones(len(x_val), np.float32)) if with_weights else (x_val, y_val)
+    validation = (x_val, y_val, loss_weights(x_val, 1.0, 1.0)) if with_weights else (x_val, y_val)
     model = compiled_linear(impl, case, metrics=["mae"])
     history = fit(model, case.x, case.y, batch_size=case.batch_size, epochs=epochs, validation_data=validation)
     expected = {"loss", "mae", "val_loss", "val_mae"}
@@ -58,12 +69,13 @@ def check_keys_with_validation_data(impl, example, with_weights, epochs):
     "weights still looks plausible, and model selection then picks the wrong epoch.",
     given={"example": strategies.split_regression_cases(), "epochs": st.integers(1, 2), "weighted": st.booleans()},
     per_device=True,
+    examples=(dict(example=SPLIT, epochs=2, weighted=True), dict(example=SPLIT_RANK_3, epochs=1, weighted=True)),
 )
 def check_loss_at_end_of_epoch(impl, example, epochs, weighted):
     """Unshuffled SGD fit with validation_data; each val_loss against the oracle loss of the validation rows
     under the oracle's end-of-epoch weights."""
     case, x_val, y_val = example
-    sample_weight = np.linspace(0.0, 2.0, len(x_val)).astype(np.float32) if weighted else None
+    sample_weight = loss_weights(x_val) if weighted else None
     validation = (x_val, y_val, sample_weight) if weighted else (x_val, y_val)
     model = compiled_linear(impl, case)
     history = fit(model, case.x, case.y, batch_size=case.batch_size, epochs=epochs, shuffle=False, validation_data=validation)
@@ -81,6 +93,7 @@ def check_loss_at_end_of_epoch(impl, example, epochs, weighted):
     rationale="Validation that trains on its rows leaks the held-out set; validation that advances the optimizer "
     "(Adam's step count) changes training. Either makes validated and unvalidated runs differ.",
     given={"example": strategies.split_regression_cases(), "epochs": st.integers(1, 2)},
+    examples=(dict(example=SPLIT, epochs=2),),
 )
 def check_does_not_change_training(impl, example, epochs):
     """Two unshuffled Adam fits from the same weights, with and without validation_data; the weights must be
@@ -104,14 +117,14 @@ def check_does_not_change_training(impl, example, epochs):
     "and training on the others.",
     rationale="Users order data deliberately (time series: the newest rows validate); the front rows, random "
     "rows or a different rounding leak future data into training or shrink the validation set.",
-    given={"case": strategies.regression_cases(rows=st.integers(2, 12)), "split": strategies.validation_splits,
+    given={"case": strategies.regression_cases(rows=st.integers(_SPLIT_ROWS_MIN, 12)), "split": strategies.validation_splits,
            "epochs": st.integers(1, 2)},
+    # 7 * (1 - 0.3) = 4.9: floor keeps 4 training rows, rounding would keep 5.
+    examples=(dict(case=fixed_regression_case(rows=7, batch_size=2), split=0.3, epochs=2),),
 )
 def check_split_takes_last_rows(impl, case, split, epochs):
     """Unshuffled SGD: fit(validation_split=f) against fit(x[:k], validation_data=x[k:]); History and weights equal."""
     keep = math.floor(len(case.x) * (1 - split))
-    if keep == 0:
-        raise NotApplicable("this split leaves no training rows; ERR-VALIDATION-SPLIT-EMPTY-SIDE covers it")
     split_model, explicit_model = compiled_linear(impl, case), compiled_linear(impl, case)
     by_split = fit(split_model, case.x, case.y, batch_size=case.batch_size, epochs=epochs, shuffle=False, validation_split=split)
     explicit = fit(explicit_model, case.x[:keep], case.y[:keep], batch_size=case.batch_size, epochs=epochs, shuffle=False,
@@ -131,13 +144,13 @@ def check_split_takes_last_rows(impl, case, split, epochs):
     "each once per epoch; shuffling happens after the split.",
     rationale="Shuffling before splitting moves rows between training and validation every epoch, so the model "
     "is validated on rows it trained on.",
-    given={"rows": st.integers(2, 8), "split": strategies.validation_splits},
+    given={"rows": st.integers(_SPLIT_ROWS_MIN, 8), "split": strategies.validation_splits},
+    # A shuffle before the split keeps exactly rows 0..3 of 8 for training with probability 1/70.
+    examples=(dict(rows=8, split=0.5),),
 )
 def check_split_before_shuffle(impl, rows, split):
     """Recorder (one-hot rows, batch size 1), 2 shuffled epochs with validation_split; decode the rows trained on."""
     keep = math.floor(rows * (1 - split))
-    if keep == 0:
-        raise NotApplicable("this split leaves no training rows")
     model = recorder(impl, rows)
     x, y = recorder_data(rows)
     fit(model, x, y, batch_size=1, epochs=2, shuffle=True, validation_split=split)
@@ -153,6 +166,7 @@ def check_split_before_shuffle(impl, rows, split):
     statement="When validation_data and validation_split are both given, validation_data is used and all rows train.",
     rationale="Keras documents the precedence; splitting anyway silently discards training rows.",
     given={"example": strategies.split_regression_cases(), "split": strategies.validation_splits},
+    examples=(dict(example=SPLIT, split=0.5),),
 )
 def check_data_wins_over_split(impl, example, split):
     """Unshuffled SGD: fit(validation_data, validation_split) against fit(validation_data); History and weights equal."""
@@ -174,6 +188,8 @@ def check_data_wins_over_split(impl, example, split):
     rationale="Validation is often the slow part; validating the wrong epochs, or padding val lists, misaligns "
     "val_loss with loss in every plot.",
     given={"example": strategies.split_regression_cases(), "freq": strategies.validation_freqs, "epochs": st.integers(1, 3)},
+    # 1-based: freq=2 over 3 epochs validates epoch 2 only; a 0-based count validates epochs 1 and 3.
+    examples=(dict(example=SPLIT, freq=2, epochs=3),),
 )
 def check_freq_selects_epochs(impl, example, freq, epochs):
     """Unshuffled SGD with validation_freq against the same fit with validation every epoch, filtered."""
@@ -202,12 +218,13 @@ def _requires_dropout(impl, device):
     given={"example": strategies.split_regression_cases()},
     per_device=True,
     requires=_requires_dropout,
+    examples=(dict(example=SPLIT_RANK_3),),
 )
 def check_inference_mode(impl, example):
     """Dense + Dropout(0.5) with learning rate 0 (weights stay put): val_loss against the oracle loss without dropout."""
     case, x_val, y_val = example
     model = impl.sequential([impl.dense(case.units), impl.module.layers.Dropout(0.5)])
-    model.build((None, case.x.shape[1]))
+    model.build(case.input_shape)
     model.set_weights([case.kernel, case.bias])
     model.compile(optimizer=impl.module.optimizers.SGD(learning_rate=0.0), loss="mse")
     history = fit(model, case.x, case.y, batch_size=case.batch_size, validation_data=(x_val, y_val))

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 import reference
+from reference import metrics as metrics_module
 from reference import models, optimizers
 
 
@@ -69,8 +70,9 @@ class ValLossBeforeLastUpdate(_Base):
         if validation_data is None:
             return super().fit(x, y, epochs=epochs, **kwargs)
         history = models.History(self, {})
+        x_val, y_val, *weights = validation_data
         for epoch in range(epochs):
-            val_loss = self.evaluate(*validation_data, verbose=0)
+            val_loss = self.evaluate(x_val, y_val, sample_weight=weights[0] if weights else None, verbose=0)
             logs = {key: values[0] for key, values in super().fit(x, y, epochs=1, **kwargs).history.items()}
             history.append(epoch, {**logs, "val_loss": val_loss})
         return history
@@ -97,6 +99,48 @@ class UnweightedEpochMean(_Base):
         self._loss_tracker.update_state(loss)
         for metric in self._metrics:
             metric.update_state(y, y_pred, sample_weight)
+
+
+class LossOverRowsOnly(_Base):
+    """The loss reduction divides the summed loss by the number of rows instead of the number of loss
+    values: right for 2D data, ``steps`` times too large (and so are the gradients) for data of shape
+    (rows, steps, features)."""
+
+    target = "TRAIN-SGD-STEP-EQUALS-TAPE"
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        mean_loss = self.loss
+
+        def summed_over_inner_positions(y_true, y_pred, sample_weight=None):
+            positions = tf.size(y_pred) // (tf.shape(y_pred)[0] * tf.shape(y_pred)[-1])
+            return mean_loss(y_true, y_pred, sample_weight) * tf.cast(positions, tf.float32)
+
+        self.loss = summed_over_inner_positions
+
+
+class MetricsFromLastBatch(_Base):
+    """Each compiled metric restarts at every batch, so History holds the last batch's value, not the epoch's."""
+
+    target = "TRAIN-EPOCH-METRICS-MATCH-BATCHES"
+
+    def _update_metrics(self, y, y_pred, sample_weight, loss):
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(y_pred)[0])
+        for metric in self._metrics:
+            metric.reset_state()
+            metric.update_state(y, y_pred, sample_weight)
+
+
+class MetricMeanOfBatchMeans(_Base):
+    """Each compiled metric averages the batch means unweighted, over-counting a partial last batch."""
+
+    target = "TRAIN-EPOCH-METRICS-MATCH-BATCHES"
+
+    def _update_metrics(self, y, y_pred, sample_weight, loss):
+        self._loss_tracker.update_state(loss, sample_weight=tf.shape(y_pred)[0])
+        for metric in self._metrics:
+            batch_mean = tf.reduce_mean(tf.cast(metric.fn(y, y_pred), tf.float32))
+            metrics_module.Mean.update_state(metric, tf.reshape(batch_mean, [1]))
 
 
 class EpochsOffByOne(_Base):
@@ -251,9 +295,9 @@ def _module(name, sequential=None, **optimizer_overrides):
 
 _SEQUENTIAL_MUTANTS = [
     SplitFromFront, TrainsOnValidationData, ValLossOnTrainingData, ValLossBeforeLastUpdate, DropsLastPartialBatch,
-    UnweightedEpochMean, EpochsOffByOne, ShuffleBeforeSplit, ValidationAdvancesOptimizer, SwallowsErrors,
-    MutatesInputs, ValidatesAfterTraining, ShufflesOncePerFit, SamplesWithReplacement, ValidationFreqZeroBased,
-    SplitWinsOverData, UnknownOptimizerFallsBack,
+    UnweightedEpochMean, LossOverRowsOnly, MetricsFromLastBatch, MetricMeanOfBatchMeans, EpochsOffByOne,
+    ShuffleBeforeSplit, ValidationAdvancesOptimizer, SwallowsErrors, MutatesInputs, ValidatesAfterTraining,
+    ShufflesOncePerFit, SamplesWithReplacement, ValidationFreqZeroBased, SplitWinsOverData, UnknownOptimizerFallsBack,
 ]
 
 # name -> (module-like object, target contract id)
