@@ -8,7 +8,7 @@ import pytest
 from conformance import adapters, registry, runner
 from conformance.adapters.base import Implementation
 from conformance.registry import MUST, SHOULD
-from tests.mutants.training import MUTANTS
+from tests.mutants.training import MUTANTS, SYMPTOMS
 
 SEED = 1234
 PROFILE = "quick"
@@ -36,13 +36,15 @@ def test_mutant_fails_its_target_contract(name):
     impl, target = _mutant(name)
     result = _cell(impl, registry.get(target))
     assert result.status == runner.FAILED, f"{name} was not killed by {target}: {result.status} {result.message}"
+    assert SYMPTOMS[name] in result.message, f"{target} killed {name} for another reason: {result.message}"
 
 
 @pytest.mark.parametrize("impl_name", ["reference", "keras", "tf_keras"])
 def test_frameworks_pass_every_must_training_contract(impl_name):
     impl = adapters.load(impl_name)
     results = [_cell(impl, c) for c in registry.select(list(AREAS))]
-    must_failures = [f"{r.contract_id}: {r.message}" for r in results if r.level == MUST and r.status == runner.FAILED]
+    wrong = (runner.FAILED, runner.ERROR, runner.TIMEOUT)
+    must_failures = [f"{r.contract_id}: {r.status}: {r.message}" for r in results if r.level == MUST and r.status in wrong]
     assert not must_failures, "\n".join(must_failures)
     should_failures = sorted(r.contract_id for r in results if r.level == SHOULD and r.status == runner.FAILED)
     print(f"\n{impl_name} SHOULD findings: {should_failures or 'none'}")

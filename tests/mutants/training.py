@@ -31,6 +31,7 @@ class SplitFromFront(_Base):
     """validation_split holds out the first rows instead of the last."""
 
     target = "VAL-SPLIT-TAKES-LAST-ROWS"
+    symptom = 'with the last 3 rows as validation_data'
 
     def fit(self, x, y, validation_split=0.0, validation_data=None, **kwargs):
         if validation_split and validation_data is None:
@@ -43,6 +44,7 @@ class TrainsOnValidationData(_Base):
     """The validation rows are appended to the training rows."""
 
     target = "VAL-DOES-NOT-CHANGE-TRAINING"
+    symptom = 'the weights after fit differ when validation_data is added'
 
     def fit(self, x, y, validation_data=None, **kwargs):
         if validation_data is not None:
@@ -54,6 +56,7 @@ class ValLossOnTrainingData(_Base):
     """val_loss is computed on the training rows."""
 
     target = "VAL-LOSS-AT-END-OF-EPOCH"
+    symptom = "History['val_loss']"
 
     def fit(self, x, y, validation_data=None, **kwargs):
         if validation_data is not None:
@@ -65,6 +68,7 @@ class ValLossBeforeLastUpdate(_Base):
     """val_loss is evaluated before the epoch's training steps instead of after them."""
 
     target = "VAL-LOSS-AT-END-OF-EPOCH"
+    symptom = "History['val_loss']"
 
     def fit(self, x, y, epochs=1, validation_data=None, **kwargs):
         if validation_data is None:
@@ -82,6 +86,7 @@ class DropsLastPartialBatch(_Base):
     """Rows after the last full batch are never trained on."""
 
     target = "TRAIN-SGD-EPOCH-EQUALS-STEPS"
+    symptom = 'SGD steps of batch size'
 
     def fit(self, x, y, batch_size=None, **kwargs):
         if batch_size and len(x) > batch_size:
@@ -94,6 +99,7 @@ class UnweightedEpochMean(_Base):
     """The epoch loss averages batch losses without weighting by batch size."""
 
     target = "TRAIN-EPOCH-LOSS-WEIGHTED-MEAN"
+    symptom = "History['loss']"
 
     def _update_metrics(self, y, y_pred, sample_weight, loss):
         self._loss_tracker.update_state(loss)
@@ -107,6 +113,7 @@ class LossOverRowsOnly(_Base):
     (rows, steps, features)."""
 
     target = "TRAIN-SGD-STEP-EQUALS-TAPE"
+    symptom = 'weights after one full-batch SGD step'
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics)
@@ -123,6 +130,7 @@ class MetricsFromLastBatch(_Base):
     """Each compiled metric restarts at every batch, so History holds the last batch's value, not the epoch's."""
 
     target = "TRAIN-EPOCH-METRICS-MATCH-BATCHES"
+    symptom = "History['mae']"
 
     def _update_metrics(self, y, y_pred, sample_weight, loss):
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(y_pred)[0])
@@ -135,6 +143,7 @@ class MetricMeanOfBatchMeans(_Base):
     """Each compiled metric averages the batch means unweighted, over-counting a partial last batch."""
 
     target = "TRAIN-EPOCH-METRICS-MATCH-BATCHES"
+    symptom = "History['mae']"
 
     def _update_metrics(self, y, y_pred, sample_weight, loss):
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(y_pred)[0])
@@ -147,6 +156,7 @@ class EpochsOffByOne(_Base):
     """fit(epochs=n) runs n - 1 epochs."""
 
     target = "TRAIN-HISTORY-ONE-FLOAT-PER-EPOCH"
+    symptom = 'History.epoch is'
 
     def fit(self, x, y, epochs=1, **kwargs):
         return super().fit(x, y, epochs=max(epochs - 1, 0), **kwargs)
@@ -156,6 +166,7 @@ class ShuffleBeforeSplit(_Base):
     """The rows are shuffled before validation_split takes the last ones."""
 
     target = "VAL-SPLIT-BEFORE-SHUFFLE"
+    symptom = 'expected each of rows'
 
     def fit(self, x, y, validation_split=0.0, shuffle=True, **kwargs):
         if validation_split and shuffle:
@@ -168,6 +179,7 @@ class ValidationAdvancesOptimizer(_Base):
     """Each validation batch counts as an optimizer step (Adam's bias correction moves on)."""
 
     target = "VAL-DOES-NOT-CHANGE-TRAINING"
+    symptom = 'the weights after fit differ when validation_data is added'
 
     def _test_step(self, data, batch_indices):
         super()._test_step(data, batch_indices)
@@ -178,6 +190,7 @@ class SwallowsErrors(_Base):
     """Any error in fit is caught and an empty History returned."""
 
     target = "ERR-LENGTH-MISMATCH"
+    symptom = 'no error was raised'
 
     def fit(self, x, y, **kwargs):
         try:
@@ -190,6 +203,7 @@ class MutatesInputs(_Base):
     """fit standardises the caller's x in place."""
 
     target = "TRAIN-INPUTS-UNCHANGED"
+    symptom = "the caller's arrays"
 
     def fit(self, x, y, **kwargs):
         x -= x.mean(axis=0)
@@ -200,6 +214,7 @@ class ValidatesAfterTraining(_Base):
     """fit trains an epoch before it checks its arguments, so a failing fit has already updated the weights."""
 
     target = "ERR-FAILED-FIT-KEEPS-WEIGHTS"
+    symptom = 'raised but weights'
 
     def fit(self, x, y, epochs=1, batch_size=None, **kwargs):
         try:
@@ -213,6 +228,7 @@ class ShufflesOncePerFit(_Base):
     """shuffle=True permutes the rows once and reuses that order every epoch."""
 
     target = "TRAIN-SHUFFLE-NEW-ORDER-EACH-EPOCH"
+    symptom = 'all three epochs used the same order'
 
     def fit(self, x, y, shuffle=True, **kwargs):
         if shuffle:
@@ -225,6 +241,7 @@ class SamplesWithReplacement(_Base):
     """shuffle=True draws rows with replacement (some rows twice, some never)."""
 
     target = "TRAIN-SHUFFLE-PERMUTES-EACH-EPOCH"
+    symptom = 'not a permutation'
 
     def fit(self, x, y, shuffle=True, **kwargs):
         if shuffle and len(x) > 1:
@@ -238,6 +255,7 @@ class ValidationFreqZeroBased(_Base):
     """validation_freq=k validates 0-based epochs 0, k, 2k... (the first epoch always)."""
 
     target = "VAL-FREQ-SELECTS-EPOCHS"
+    symptom = 'expected the values of epochs'
 
     def fit(self, x, y, epochs=1, validation_freq=1, **kwargs):
         if isinstance(validation_freq, int):
@@ -251,6 +269,7 @@ class SplitWinsOverData(_Base):
     """With both given, validation_split is applied and validation_data ignored."""
 
     target = "VAL-DATA-WINS-OVER-SPLIT"
+    symptom = "History['loss'] changed"
 
     def fit(self, x, y, validation_split=0.0, validation_data=None, **kwargs):
         if validation_split:
@@ -262,6 +281,7 @@ class UnknownOptimizerFallsBack(_Base):
     """An unknown optimizer name silently becomes SGD."""
 
     target = "ERR-UNKNOWN-OPTIMIZER"
+    symptom = 'no error was raised'
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         try:
@@ -273,6 +293,8 @@ class UnknownOptimizerFallsBack(_Base):
 
 class AdamWithoutBiasCorrection(optimizers.Adam):
     """Adam that forgets the 1 - beta^t bias correction."""
+
+    symptom = 'weights after fit with Adam'
 
     def update_step(self, gradient, variable, learning_rate, slots):
         m, v = slots["momentum"], slots["velocity"]
@@ -303,3 +325,6 @@ _SEQUENTIAL_MUTANTS = [
 # name -> (module-like object, target contract id)
 MUTANTS = {cls.__name__: (_module(cls.__name__, sequential=cls), cls.target) for cls in _SEQUENTIAL_MUTANTS}
 MUTANTS["AdamWithoutBiasCorrection"] = (_module("AdamWithoutBiasCorrection", Adam=AdamWithoutBiasCorrection), "TRAIN-ADAM-MATCHES-ORACLE")
+# name -> a fragment of the failure message a user reads: a kill for another reason (a crash in setup)
+# would not contain it
+SYMPTOMS = {cls.__name__: cls.symptom for cls in (*_SEQUENTIAL_MUTANTS, AdamWithoutBiasCorrection)}
