@@ -1,7 +1,7 @@
 """reference: a small, exact implementation of the Keras core on plain TensorFlow.
 
 `import reference as keras` runs the covered subset of Keras code unchanged:
-layers (Layer, SimpleDense/Dense), Sequential with compile/fit/evaluate/predict,
+layers (Layer, Dense, the book's SimpleDense), Sequential with compile/fit/evaluate/predict,
 the SGD/RMSprop/Adam optimizers, common losses and metrics.
 """
 from reference import activations, initializers, layers, losses, metrics, models, optimizers, utils

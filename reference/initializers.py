@@ -36,17 +36,23 @@ class Ones(Initializer):
 
 
 class GlorotUniform(Initializer):
-    """Draws from U(-limit, limit), `limit = sqrt(6 / (fan_in + fan_out))`; `seed=None` uses the global seed."""
+    """Draws from U(-limit, limit), `limit = sqrt(6 / (fan_in + fan_out))`; `seed=None` uses the global seed.
+
+    Fans as Keras's `compute_fans`: `(fan_in, fan_out)` is the shape of a matrix, each
+    times the product of any leading (receptive field) dimensions.
+    """
 
     def __init__(self, seed=None):
         self.seed = seed
 
     def __call__(self, shape, dtype="float32"):
         shape = tuple(shape)
-        receptive_field = math.prod(shape[:-2]) if len(shape) > 2 else 1
-        fan_in = shape[-2] * receptive_field if len(shape) > 1 else shape[0]
-        fan_out = shape[-1] * receptive_field if len(shape) > 0 else 1
-        limit = math.sqrt(6.0 / max(1, fan_in + fan_out))
+        if len(shape) < 2:
+            fan_in = fan_out = shape[0] if shape else 1
+        else:
+            receptive_field = math.prod(shape[:-2])
+            fan_in, fan_out = shape[-2] * receptive_field, shape[-1] * receptive_field
+        limit = math.sqrt(3.0 / max(1.0, (fan_in + fan_out) / 2))  # Keras's VarianceScaling(1, "fan_avg")
         return tf.random.uniform(shape, -limit, limit, dtype=dtype, seed=self.seed)
 
 

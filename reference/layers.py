@@ -1,4 +1,4 @@
-"""Layer (lazy build on the first call) and SimpleDense, on plain TensorFlow."""
+"""Layer (lazy build on the first call), Dense and the book's SimpleDense, on plain TensorFlow."""
 import functools
 import re
 from collections import Counter
@@ -144,17 +144,19 @@ class Layer:
         return int(sum(np.prod(w.shape) for w in self.weights))
 
 
-class SimpleDense(Layer):
+class Dense(Layer):
     """Densely connected layer: `output = activation(dot(inputs, kernel) + bias)`.
 
-    `kernel` has shape `(input_dim, units)` and starts from `random_normal`
-    (N(0, 0.05)); `bias` has shape `(units,)` and starts at zero. The dot
+    `kernel` has shape `(input_dim, units)`, `bias` shape `(units,)`. The dot
     product contracts the last axis of the input.
 
     Args:
         units: Positive int, dimensionality of the output.
         activation: `None` (linear), a name (`"linear"`, `"relu"`, `"sigmoid"`,
             `"tanh"`, `"softmax"`) or a callable.
+        use_bias: Whether the layer adds a bias; without one it holds `[kernel]` only.
+        kernel_initializer: Initializer (name or object) of the kernel.
+        bias_initializer: Initializer (name or object) of the bias.
 
     Input shape:
         N-D tensor with shape `(batch_size, ..., input_dim)`, N >= 2.
@@ -163,11 +165,14 @@ class SimpleDense(Layer):
         N-D tensor with shape `(batch_size, ..., units)`.
     """
 
-    def __init__(self, units, activation=None, **kwargs):
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", **kwargs):
         if not isinstance(units, (int, np.integer)) or isinstance(units, bool) or units < 1:
-            raise ValueError(f"SimpleDense: units must be a positive int, got {units!r}")
+            raise ValueError(f"{type(self).__name__}: units must be a positive int, got {units!r}")
         super().__init__(**kwargs)
-        self.units, self.activation = int(units), activations.get(activation)
+        self.units, self.activation, self.use_bias = int(units), activations.get(activation), bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
 
     def check_input_shape(self, input_shape):
         if len(input_shape) < 2:
@@ -180,15 +185,17 @@ class SimpleDense(Layer):
         self.check_input_shape(input_shape)
         if input_shape[-1] is None:
             raise ValueError(f"{self.name}: the last dimension of input_shape must be known, got {input_shape}")
-        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer="random_normal", name="kernel")
-        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units), initializer=self.kernel_initializer,
+                                      name="kernel")
+        self.bias = (self.add_weight(shape=(self.units,), initializer=self.bias_initializer, name="bias")
+                     if self.use_bias else None)
 
     def call(self, inputs):
         if inputs.shape.rank == 2:
             outputs = tf.matmul(inputs, self.kernel)
         else:
             outputs = tf.tensordot(inputs, self.kernel, [[inputs.shape.rank - 1], [0]])
-        return self.activation(outputs + self.bias)
+        return self.activation(outputs + self.bias if self.use_bias else outputs)
 
     def compute_output_shape(self, input_shape):
         input_shape = shape_tuple(input_shape)
@@ -197,4 +204,13 @@ class SimpleDense(Layer):
         return input_shape[:-1] + (self.units,)
 
 
-Dense = SimpleDense
+class SimpleDense(Dense):
+    """The book's dense layer: a `Dense` whose kernel starts from `random_normal` (N(0, 0.05)).
+
+    Args:
+        units: Positive int, dimensionality of the output.
+        activation: `None` (linear), a name or a callable.
+    """
+
+    def __init__(self, units, activation=None, **kwargs):
+        super().__init__(units, activation, kernel_initializer="random_normal", **kwargs)

@@ -1,7 +1,8 @@
 """Losses with Keras's `sum_over_batch_size` reduction and crossentropy numerics.
 
-Each per-sample function maps `(y_true, y_pred)` to one value per sample. A
-`Loss` object reduces those to `sum(sample_weight * values) / num_values`.
+Each per-sample function reduces the last axis: it maps `(y_true, y_pred)` of shape
+`(N, ..., d)` to values of shape `(N, ...)`. A `Loss` object reduces those to
+`sum(sample_weight * values) / num_values`.
 """
 import tensorflow as tf
 
@@ -18,6 +19,31 @@ def same_rank(y_true, y_pred):
         else:
             y_pred = tf.squeeze(y_pred, -1)
     return y_true, y_pred
+
+
+def weights_for(values, sample_weight):
+    """Returns `sample_weight` cast to `values`' dtype, after checking it weighs leading axes of `values`.
+
+    `(N,)` weighs each sample, `(N, d1)` each position of a `(N, d1, ...)` value, as
+    in Keras; a trailing axis of size 1 is dropped first, so `(N, d1, 1)` means `(N, d1)`.
+    """
+    weights = tf.cast(sample_weight, values.dtype)
+    given_shape = tuple(weights.shape)
+    if weights.shape.rank == values.shape.rank + 1 and weights.shape[-1] == 1:
+        weights = tf.squeeze(weights, -1)
+    fits = weights.shape.rank <= values.shape.rank and all(
+        w in (1, v) or None in (w, v) for w, v in zip(weights.shape[1:], values.shape[1:]))
+    if not fits:
+        raise ValueError(f"sample_weight must have shape (batch,) or the leading axes of the per-sample values' "
+                         f"shape {tuple(values.shape)} (a trailing 1 allowed); got a batch of shape {given_shape}")
+    return weights
+
+
+def expand_to_rank(weights, rank):
+    """Returns `weights` with trailing axes of size 1 up to `rank`, so it broadcasts from the left."""
+    for _ in range(rank - weights.shape.rank):
+        weights = tf.expand_dims(weights, -1)
+    return weights
 
 
 def _logits_behind(output, op_type):
@@ -79,8 +105,10 @@ def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
 class Loss:
     """Callable `loss(y_true, y_pred, sample_weight=None)` returning a scalar.
 
-    The scalar is `sum(sample_weight * per_sample) / num_samples`, Keras's
-    `sum_over_batch_size` reduction (the weights do not change the divisor).
+    The scalar is `sum(sample_weight * values) / num_values`, Keras's
+    `sum_over_batch_size` reduction (the weights do not change the divisor); for
+    targets of shape `(N, d1, ..., d)` there are `N * d1 * ...` values, and a
+    `(N,)` `sample_weight` weighs all of a sample's values.
     """
 
     def __init__(self, fn, name, **fn_kwargs):
@@ -91,8 +119,7 @@ class Loss:
         y_true, y_pred = same_rank(tf.cast(y_true, tf.float32), y_pred)
         values = self.fn(y_true, y_pred, **self.fn_kwargs)
         if sample_weight is not None:
-            values, weights = same_rank(values, tf.cast(sample_weight, values.dtype))
-            values = values * weights
+            values = values * expand_to_rank(weights_for(values, sample_weight), values.shape.rank)
         return tf.math.divide_no_nan(tf.reduce_sum(values), tf.cast(tf.size(values), values.dtype))
 
 

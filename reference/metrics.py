@@ -31,11 +31,19 @@ def accuracy(y_true, y_pred):
     return tf.cast(tf.equal(y_true, y_pred), tf.float32)
 
 
+def _mean_over_axes_from(values, first_axis):
+    """Returns the mean of `values` over its axes from `first_axis` on (`values` if there are none)."""
+    axes = list(range(first_axis, values.shape.rank))
+    return tf.reduce_mean(values, axis=axes) if axes else values
+
+
 class Mean:
     """Running weighted mean: `result() = sum(w * value) / sum(w)`.
 
-    `update_state(values, sample_weight=None)` first averages `values` over
-    every axis but the first, so each sample counts once.
+    `update_state(values, sample_weight=None)` counts each sample once, as Keras
+    does: with weights of shape `(N,)` or `(N, d1, ...)` (see `losses.weights_for`),
+    a sample adds the mean of its weighted values to the total and the mean of
+    its weights to the count.
     """
 
     def __init__(self, name="mean"):
@@ -45,15 +53,15 @@ class Mean:
 
     def update_state(self, values, sample_weight=None):
         values = tf.cast(values, tf.float32)
-        if values.shape.rank > 1:
-            values = tf.reduce_mean(values, axis=list(range(1, values.shape.rank)))
         if sample_weight is None:
-            self.count.assign_add(tf.cast(tf.size(values), tf.float32))
+            weights = tf.ones(tf.shape(values)[:1])
         else:
-            sample_weight = tf.broadcast_to(tf.cast(sample_weight, tf.float32), tf.shape(values))
-            values = values * sample_weight
-            self.count.assign_add(tf.reduce_sum(sample_weight))
-        self.total.assign_add(tf.reduce_sum(values))
+            weights = losses.weights_for(values, sample_weight)
+            values = _mean_over_axes_from(values, weights.shape.rank)
+            weights = tf.broadcast_to(weights, tf.shape(values))
+            values, weights = values * weights, _mean_over_axes_from(weights, 1)
+        self.total.assign_add(tf.reduce_sum(_mean_over_axes_from(values, 1)))
+        self.count.assign_add(tf.reduce_sum(weights))
 
     def result(self):
         """Returns the current mean as a scalar tensor (0 before any update)."""
@@ -110,12 +118,12 @@ def check(identifier):
         raise TypeError(f"metrics entries must be names, metric objects or callables, got {identifier!r}")
 
 
-def get(identifier, y_true_shape, y_pred_shape, loss=None):
+def get(identifier, y_true_shape, y_pred_shape):
     """Returns a metric object; `"accuracy"` is resolved from the shapes as Keras does.
 
-    Binary when the output has one unit (or the loss is binary crossentropy);
-    sparse categorical when the targets have one dimension fewer (or a last
-    dimension of 1 against several outputs); categorical otherwise.
+    Binary when the output has one unit; sparse categorical when the targets
+    have one dimension fewer (or a last dimension of 1 against several
+    outputs); categorical otherwise. The loss plays no part, also in Keras.
     """
     check(identifier)
     if isinstance(identifier, Mean):
@@ -124,7 +132,7 @@ def get(identifier, y_true_shape, y_pred_shape, loss=None):
         return MeanMetricWrapper(identifier, getattr(identifier, "__name__", "metric"))
     if identifier.lower() not in _ACCURACY:
         metric = _BY_NAME[identifier]()
-    elif y_pred_shape[-1] == 1 or isinstance(loss, losses.BinaryCrossentropy):
+    elif y_pred_shape[-1] == 1:
         metric = BinaryAccuracy()
     elif len(y_true_shape) < len(y_pred_shape) or (y_true_shape[-1] == 1 and y_pred_shape[-1] > 1):
         metric = SparseCategoricalAccuracy()

@@ -74,24 +74,48 @@ def _batches(num_samples, batch_size, order):
     return tf.split(order, sizes + [num_samples % batch_size] if num_samples % batch_size else sizes)
 
 
+def _format_value(value):
+    return f"{value:.4f}" if abs(value) > 1e-3 else f"{value:.4e}"
+
+
+def _format_step_time(seconds):
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:.0f}s/step"
+    return f"{seconds * 1e3:.0f}ms/step" if seconds >= 1e-3 else f"{seconds * 1e6:.0f}us/step"
+
+
 class _ProgressBar:
-    """Keras-style epoch progress: a bar redrawn in place (verbose=1) or one line at the end (verbose=2)."""
+    """Keras-style epoch progress: a bar redrawn in place (verbose=1) or one line at the end (verbose=2).
+
+    `update` redraws during the epoch; `finish(logs)` prints the final line, which in `fit`
+    carries the `val_` logs too, as Keras's does.
+    """
 
     def __init__(self, steps, verbose):
         self.steps, self.verbose, self.start, self.drawn, self.width = steps, verbose, time.time(), 0.0, 0
 
     def update(self, step, logs_fn):
-        now, final = time.time(), step == self.steps
-        if not final and (self.verbose == 2 or now - self.drawn < 0.1):
+        now = time.time()
+        if self.verbose == 2 or step == self.steps or now - self.drawn < 0.1:
             return  # reading the metrics back waits for the step, so redraw at most 10 times a second
-        self.drawn, elapsed = now, now - self.start
-        logs = " - ".join(f"{name}: {value:.4f}" for name, value in logs_fn().items())
+        self.drawn = now
+        eta = (now - self.start) / step * (self.steps - step)
+        self._draw(step, f"{eta:.0f}s", logs_fn(), end="")
+
+    def finish(self, logs):
+        elapsed = time.time() - self.start
         if self.verbose == 2:
-            print(f"{step}/{self.steps} - {elapsed:.0f}s - {logs}")
-            return
+            fields = [f"{self.steps}/{self.steps}", f"{elapsed:.0f}s", _format_step_time(elapsed / self.steps)]
+            print(" - ".join(fields + [f"{name}: {_format_value(value)}" for name, value in logs.items()]))
+        else:
+            self._draw(self.steps, f"{elapsed:.0f}s", logs, end="\n")
+
+    def _draw(self, step, seconds, logs, end):
         bar = ("\u2501" * int(20 * step / self.steps)).ljust(20)
-        line = f"{step}/{self.steps} {bar} {elapsed:.0f}s {1000 * elapsed / step:.0f}ms/step - {logs}"
-        print("\r" + line.ljust(self.width), end="\n" if final else "", flush=True)
+        time_per_step = _format_step_time((time.time() - self.start) / step)
+        line = f"{step:>{len(str(self.steps))}}/{self.steps} {bar} {seconds} {time_per_step}" + "".join(
+            f" - {name}: {_format_value(value)}" for name, value in logs.items())
+        print("\r" + line.ljust(self.width), end=end, flush=True)
         self.width = len(line)
 
 
@@ -112,7 +136,8 @@ class Sequential(Layer):
     def __init__(self, layers=None, name=None, trainable=True):
         super().__init__(name=name, trainable=trainable)
         self.layers, self.optimizer, self.loss, self.history = [], None, None, None
-        self._metric_specs = self._metrics = None
+        self._loss_tracker = self._metric_specs = self._weighted_metric_specs = None
+        self._metrics = self._weighted_metrics = None
         for layer in layers or []:
             self.add(layer)
 
@@ -157,30 +182,41 @@ class Sequential(Layer):
         print_fn(f"Total params: {self.count_params()}\nTrainable params: {trainable}\n"
                  f"Non-trainable params: {self.count_params() - trainable}")
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None):
         """Sets the optimizer, the loss and the metrics that `fit` and `evaluate` use.
 
         Args:
             optimizer: `"sgd"`, `"rmsprop"`, `"adam"` (any case) or an optimizer.
             loss: A loss name (`"mse"`, `"binary_crossentropy"`, ...), a `Loss`
                 or a `(y_true, y_pred)` callable.
-            metrics: A list of metric names, metric objects or callables.
+            metrics: A list of metric names, metric objects or callables; they
+                ignore `sample_weight`, as in Keras.
+            weighted_metrics: Metrics like `metrics`, weighted by `sample_weight`;
+                one named like a metric in `metrics` is logged as `weighted_<name>`.
         """
         if loss is None:
             raise ValueError(f"{self.name}: compile needs a loss, got loss=None")
-        if metrics is not None and not isinstance(metrics, (list, tuple)):
-            raise ValueError(f"{self.name}: metrics must be a list or tuple, got "
-                             f"metrics={metrics!r}; write metrics=[{metrics!r}]")
-        for metric in metrics or []:
-            metrics_module.check(metric)
+        for argument, specs in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if specs is not None and not isinstance(specs, (list, tuple)):
+                raise ValueError(f"{self.name}: {argument} must be a list or tuple, got "
+                                 f"{argument}={specs!r}; write {argument}=[{specs!r}]")
+            for metric in specs or []:
+                metrics_module.check(metric)
         self.optimizer, self.loss = optimizers.get(optimizer), losses.get(loss)
-        self._metric_specs, self._metrics = list(metrics or []), None
+        self._metric_specs, self._weighted_metric_specs = list(metrics or []), list(weighted_metrics or [])
+        self._metrics = self._weighted_metrics = None
         self._loss_tracker = metrics_module.Mean("loss")
         self._train_function = self._test_function = None
 
     @property
     def metrics_names(self):
-        return ["loss"] + [m.name for m in self._metrics or []]
+        return [name for name, _ in self._named_metrics()]
+
+    def _named_metrics(self):
+        """Returns `(log name, metric)` for the loss, the metrics, then the weighted metrics."""
+        named = [("loss", self._loss_tracker)] + [(m.name, m) for m in self._metrics or []]
+        taken = {name for name, _ in named}
+        return named + [(f"weighted_{m.name}" if m.name in taken else m.name, m) for m in self._weighted_metrics or []]
 
     def _prepare(self, method, x, y):
         """Builds the model, the optimizer slots and the metrics before any step runs."""
@@ -191,8 +227,9 @@ class Sequential(Layer):
         self.optimizer.build(self.trainable_weights)
         if self._metrics is None:
             y_pred_shape = tuple(self(x[:1]).shape)
-            self._metrics = [metrics_module.get(spec, tuple(y.shape), y_pred_shape, self.loss)
-                             for spec in self._metric_specs]
+            self._metrics, self._weighted_metrics = (
+                [metrics_module.get(spec, tuple(y.shape), y_pred_shape) for spec in specs]
+                for specs in (self._metric_specs, self._weighted_metric_specs))
             # The steps have no tensor-dependent Python control flow, so autograph would only add
             # conversion time (60% of each trace, measured with cProfile on the conformance suite).
             self._train_function = tf.function(self._train_step, reduce_retracing=True, autograph=False)
@@ -201,6 +238,8 @@ class Sequential(Layer):
     def _update_metrics(self, y, y_pred, sample_weight, loss):
         self._loss_tracker.update_state(loss, sample_weight=tf.shape(y_pred)[0])
         for metric in self._metrics:
+            metric.update_state(y, y_pred)  # Keras weighs only the weighted_metrics
+        for metric in self._weighted_metrics:
             metric.update_state(y, y_pred, sample_weight)
 
     def _train_step(self, data, batch_indices):
@@ -219,10 +258,11 @@ class Sequential(Layer):
         self._update_metrics(y, y_pred, sample_weight, self.loss(y, y_pred, sample_weight))
 
     def _logs(self, prefix=""):
-        return {prefix + m.name: float(m.result()) for m in [self._loss_tracker] + self._metrics}
+        return {prefix + name: float(metric.result()) for name, metric in self._named_metrics()}
 
     def _run_epoch(self, step_function, data, batch_size, order, verbose):
-        for metric in [self._loss_tracker] + self._metrics:
+        """Runs `step_function` on every batch; returns the progress bar (None if silent) for the final line."""
+        for _, metric in self._named_metrics():
             metric.reset_state()
         batches = _batches(int(data[0].shape[0]), batch_size, order)
         progress = _ProgressBar(len(batches), verbose) if verbose else None
@@ -230,6 +270,7 @@ class Sequential(Layer):
             step_function(data, batch_indices)
             if progress:
                 progress.update(step, self._logs)
+        return progress
 
     def fit(self, x, y, batch_size=None, epochs=1, verbose="auto", validation_split=0.0,
             validation_data=None, shuffle=True, initial_epoch=0, validation_freq=1, sample_weight=None):
@@ -270,20 +311,24 @@ class Sequential(Layer):
                                  f"{'training' if split_at == 0 else 'validation'} set from {num_samples} samples")
             data, val_data = tuple(t[:split_at] for t in data), tuple(t[split_at:] for t in data)
         self._prepare("fit", data[0], data[1])
+        if val_data is not None:  # trace validation now, so targets or weights it cannot take raise before training
+            self._test_function.get_concrete_function(val_data, tf.range(min(batch_size, int(val_data[0].shape[0]))))
         num_samples = int(data[0].shape[0])
         self.history = History(self, {"verbose": verbose, "epochs": epochs,
                                       "steps": math.ceil(num_samples / batch_size)})
         for epoch in range(initial_epoch, epochs):
-            if verbose == 1:
+            if verbose and epochs > 1:
                 print(f"Epoch {epoch + 1}/{epochs}")
             order = tf.random.shuffle(tf.range(num_samples)) if shuffle else tf.range(num_samples)
-            self._run_epoch(self._train_function, data, batch_size, order, verbose)
+            progress = self._run_epoch(self._train_function, data, batch_size, order, verbose)
             logs = self._logs()
             validate = (epoch + 1 in validation_freq if isinstance(validation_freq, (list, tuple))
                         else (epoch + 1) % validation_freq == 0)
             if val_data is not None and validate:
                 self._run_epoch(self._test_function, val_data, batch_size, tf.range(int(val_data[0].shape[0])), 0)
                 logs.update(self._logs("val_"))
+            if progress:
+                progress.finish(logs)
             self.history.append(epoch, logs)
         return self.history
 
@@ -298,8 +343,10 @@ class Sequential(Layer):
         verbose = _check_verbose(verbose)
         data = _as_data("evaluate", x, y, sample_weight)
         self._prepare("evaluate", data[0], data[1])
-        self._run_epoch(self._test_function, data, batch_size, tf.range(int(data[0].shape[0])), verbose)
+        progress = self._run_epoch(self._test_function, data, batch_size, tf.range(int(data[0].shape[0])), verbose)
         logs = self._logs()
+        if progress:
+            progress.finish(logs)
         if return_dict:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
