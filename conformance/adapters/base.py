@@ -32,7 +32,7 @@ class Implementation:
         name: what the user called it (``reference``, ``keras``, ``mypkg.mykeras``...).
         module: the Keras-like module: ``layers``, ``Sequential``, ``optimizers``, ``losses``,
             ``metrics`` and ``activations`` attributes with Keras's signatures.
-        backend: a backend object from ``adapters/<backend>.py``.
+        backend: a :class:`~conformance.adapters.backend.Backend` (``adapters/<backend>.py``).
         layer_class: the Dense-like layer class under test; ``layers.Dense`` or
             ``layers.SimpleDense`` of ``module`` when not given.
         layer_name: how the user named ``layer_class`` (for reports and reproduction snippets).
@@ -135,6 +135,26 @@ class Implementation:
     def sequential(self, layers):
         return self.module.Sequential(layers)
 
+    def has_layer(self, class_name) -> bool:
+        """Whether the framework's ``layers`` has ``class_name`` (``Dropout``...)."""
+        return hasattr(self.module.layers, class_name)
+
+    def layer(self, class_name, *args, **kwargs):
+        """A fresh ``layers.<class_name>(*args, **kwargs)`` of the framework (not the layer under test)."""
+        return getattr(self.module.layers, class_name)(*args, **kwargs)
+
+    def optimizer(self, class_name, **kwargs):
+        """A fresh ``optimizers.<class_name>(**kwargs)``: ``SGD``, ``RMSprop``, ``Adam``..."""
+        return getattr(self.module.optimizers, class_name)(**kwargs)
+
+    def loss(self, class_name, **kwargs):
+        """A fresh ``losses.<class_name>(**kwargs)``."""
+        return getattr(self.module.losses, class_name)(**kwargs)
+
+    def metric(self, class_name, **kwargs):
+        """A fresh ``metrics.<class_name>(**kwargs)``."""
+        return getattr(self.module.metrics, class_name)(**kwargs)
+
     def set_random_seed(self, seed):
         utils = getattr(self.module, "utils", None)
         if utils is not None and hasattr(utils, "set_random_seed"):
@@ -142,8 +162,16 @@ class Implementation:
         self.backend.set_random_seed(seed)
 
     # -- values ---------------------------------------------------------------------------
+    def tensor(self, x):
+        """A framework tensor holding the numpy array ``x``."""
+        return self.backend.tensor(x)
+
     def numpy(self, value) -> np.ndarray:
         return self.backend.to_numpy(value)
+
+    def dtype_name(self, value) -> str:
+        """The dtype of a tensor or variable as a name: ``float32``..."""
+        return self.backend.dtype_name(value)
 
     def weights(self, layer) -> list[np.ndarray]:
         """Current weight values, as float64-free numpy copies in the layer's order."""

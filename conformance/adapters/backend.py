@@ -1,0 +1,45 @@
+"""The backend seam: what the kit needs from a framework beyond the public Keras API.
+
+Each of ``adapters/tensorflow.py``, ``adapters/torch.py`` and ``adapters/jax.py`` is a module that
+implements :class:`Backend`; ``tests/test_adapters.py`` checks that each one does. Contracts never call
+a backend directly: they go through :class:`~conformance.adapters.base.Implementation`, which owns one.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Tensors, devices, gradients and seeds of one framework."""
+
+    name: str  # "tensorflow", "torch" or "jax"
+
+    def devices(self) -> list[str]:
+        """Visible devices as ``CPU:0``, ``CPU:1``, ``GPU:0``..."""
+
+    def device_scope(self, device: str) -> AbstractContextManager:
+        """A context in which new tensors and variables are placed on ``device``."""
+
+    def device_of(self, value: Any) -> str:
+        """The ``CPU:0``-style device of a tensor or variable."""
+
+    def tensor(self, x: np.ndarray) -> Any:
+        """A framework tensor holding ``x`` (same dtype and shape)."""
+
+    def to_numpy(self, value: Any) -> np.ndarray:
+        """A numpy copy of a tensor or variable."""
+
+    def dtype_name(self, value: Any) -> str:
+        """The dtype of a tensor or variable as a name: ``float32``..."""
+
+    def set_random_seed(self, seed: int) -> None:
+        """Seed the framework's own random generators."""
+
+    def vjp(self, model: Any, x: np.ndarray, cotangent: np.ndarray) -> tuple:
+        """Gradients of ``sum(model(x) * cotangent)`` w.r.t. ``x`` and ``model.trainable_weights``:
+        ``(grad_x, [grad_w, ...])`` as numpy arrays, ``None`` for a missing gradient."""
