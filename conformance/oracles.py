@@ -7,11 +7,19 @@ floating-point error analysis, not from a hand-picked constant:
 * a dot product of length ``n`` computed in any order (with or without FMA) is within
   ``gamma(n) * sum(|a_i * b_i|)`` of the exact value, ``gamma(n) = n*u / (1 - n*u)``, where ``u``
   is the unit roundoff of ``dtype`` (Higham, *Accuracy and Stability of Numerical Algorithms*, 3.1);
-* an activation moves an error ``e`` on its input by at most ``lipschitz * e`` and adds its own
-  rounding, budgeted at ``ACTIVATION_ULPS`` units in the last place of its output;
+* an activation maps its input's interval to the exact range it takes there (each activation is
+  monotone; softmax is bounded by its extreme logit differences), so saturation stays exact at any
+  magnitude, and adds its own rounding, budgeted at ``ACTIVATION_ULPS`` units in the last place of
+  its output plus the smallest normal number (CPUs flush subnormal results to zero);
 * at a ReLU kink closer than the input's own error the derivative may be anything in [0, 1]
   (TF, torch and JAX all pick 0 at exactly 0), so the oracle widens the interval to that range
-  instead of asking the caller to avoid kinks.
+  instead of asking the caller to avoid kinks;
+* the bounds above hold while nothing overflows. Where the positive terms of a dot product add up
+  to more than ``dtype``'s largest value, some summation order overflows and a correct result may be
+  +inf (likewise -inf for the negative terms; where both can, inf - inf makes anything possible).
+  The oracle marks those entries (``Interval.pos_overflow``/``neg_overflow``) and nowhere else, so
+  +-inf or NaN where every partial sum is representable is a failure. Saturating activations absorb
+  an overflow (sigmoid(+inf) = 1); linear and relu pass it on.
 
 ``SAFETY`` doubles every radius: the analysis is worst-case already, so the factor only absorbs
 second-order terms the first-order bounds drop.
@@ -19,6 +27,7 @@ second-order terms the first-order bounds drop.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,10 +36,6 @@ import numpy as np
 # (XLA, oneDNN) without letting a wrong formula through.
 ACTIVATION_ULPS = 16
 SAFETY = 2.0
-
-# Largest |f''| of each activation: how much an input error moves its derivative.
-_SECOND_DERIVATIVE_BOUND = {"linear": 0.0, "relu": 0.0, "sigmoid": 0.1, "tanh": 0.77}
-_LIPSCHITZ = {"linear": 1.0, "relu": 1.0, "sigmoid": 0.25, "tanh": 1.0}
 
 
 def unit_roundoff(dtype) -> float:
@@ -42,48 +47,133 @@ def gamma(n: int, dtype) -> float:
     return nu / (1 - nu)
 
 
+def largest(dtype) -> float:
+    """The largest finite value of ``dtype``: a float result beyond it is +-inf."""
+    return float(np.finfo(np.dtype(dtype)).max)
+
+
+def _tiny(dtype) -> float:
+    return float(np.finfo(np.dtype(dtype)).tiny)
+
+
 def rounding_error(n: int, magnitude, dtype):
     """Bound on the error of ``n`` roundings on terms of total ``magnitude``: ``gamma(n) * magnitude``
     plus ``n`` times the smallest normal number, because products may underflow and CPUs flush
     subnormal results to zero (TensorFlow on x86 does)."""
-    return gamma(n, dtype) * magnitude + n * float(np.finfo(np.dtype(dtype)).tiny)
+    return gamma(n, dtype) * magnitude + n * _tiny(dtype)
 
 
 @dataclass
 class Interval:
-    """``center ± radius`` elementwise, in float64."""
+    """``center ± radius`` elementwise, in float64; an infinite radius accepts any value but NaN.
+
+    ``pos_overflow``/``neg_overflow`` (boolean arrays, ``None`` for nowhere) mark entries where float
+    arithmetic may overflow on the way to the result: there a correct result may also be +inf
+    (respectively -inf), and where both are marked, anything at all (NaN included).
+    """
 
     center: np.ndarray
     radius: np.ndarray
+    pos_overflow: np.ndarray | None = None
+    neg_overflow: np.ndarray | None = None
 
     @classmethod
     def exact(cls, value):
         value = np.asarray(value, dtype=np.float64)
         return cls(value, np.zeros_like(value))
 
+    @property
+    def overflow(self) -> tuple:
+        """``(pos_overflow, neg_overflow)`` as boolean arrays of the centre's shape."""
+        nowhere = np.zeros(np.shape(self.center), bool)
+        return (
+            nowhere if self.pos_overflow is None else np.asarray(self.pos_overflow, bool),
+            nowhere if self.neg_overflow is None else np.asarray(self.neg_overflow, bool),
+        )
+
     def violations(self, actual) -> np.ndarray:
         """Boolean mask of entries of ``actual`` outside the interval (NaN counts as outside)."""
         actual = np.asarray(actual, dtype=np.float64)
-        excess = np.abs(actual - self.center) - SAFETY * self.radius
-        return ~(excess <= 0)
+        with np.errstate(invalid="ignore"):  # inf - inf in a bound compares False, never raises
+            inside = (self.center - SAFETY * self.radius <= actual) & (actual <= self.center + SAFETY * self.radius)
+        pos, neg = self.overflow
+        inside |= (pos & (actual == np.inf)) | (neg & (actual == -np.inf)) | (pos & neg)
+        return ~inside
 
 
-def _matmul(a: Interval, w: np.ndarray, dtype) -> Interval:
-    """``a @ w`` where ``w`` holds exact values and ``a`` carries its error."""
-    contracted = w.shape[0]
-    center = a.center @ w
-    radius = np.abs(a.radius) @ np.abs(w) + rounding_error(contracted, np.abs(a.center) @ np.abs(w), dtype)
-    return Interval(center, radius)
+def _marked(center, radius, pos, neg) -> Interval:
+    """An Interval whose entries float64 could not bound (a non-finite centre or radius, which only
+    overflow produces) accept anything, like those where both signs can overflow."""
+    with np.errstate(invalid="ignore"):
+        lost = ~(np.isfinite(center) & np.isfinite(radius))
+    anything = lost | (pos & neg)
+    return Interval(np.where(anything, 0.0, center), np.where(anything, 0.0, radius), pos | anything, neg | anything)
+
+
+def _nonneg(v):
+    return np.maximum(v, 0.0)
+
+
+def _dot(a: Interval, b: Interval, dtype) -> Interval:
+    """``a @ b`` (2D) as float arithmetic in ``dtype`` computes it in any summation order.
+
+    The factors' radii move each product by at most ``spread``; rounding adds ``gamma(n)`` of the
+    largest possible sum of magnitudes. A partial sum can overflow only if the positive (negative)
+    products can add up past the largest float, so only there may the result be +inf (-inf). An
+    input entry that may itself be infinite taints its whole row or column (``inf * 0`` is NaN).
+    """
+    n = a.center.shape[-1]
+    ac, ar, bc, br = a.center, a.radius, b.center, b.radius
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.abs(ac) @ br + ar @ np.abs(bc) + ar @ br
+        magnitude = (np.abs(ac) + ar) @ (np.abs(bc) + br)
+        positive = _nonneg(ac) @ _nonneg(bc) + _nonneg(-ac) @ _nonneg(-bc) + spread
+        negative = _nonneg(ac) @ _nonneg(-bc) + _nonneg(-ac) @ _nonneg(bc) + spread
+        ceiling = largest(dtype) / (1 + gamma(n, dtype))  # partial sums grow by at most gamma(n)
+        may_overflow_up, may_overflow_down = ~(positive < ceiling), ~(negative < ceiling)  # NaN counts
+        radius = spread + rounding_error(n, magnitude, dtype)
+    a_pos, a_neg = a.overflow
+    b_pos, b_neg = b.overflow
+    tainted = (a_pos | a_neg).any(axis=-1)[:, None] | (b_pos | b_neg).any(axis=0)[None, :]
+    return _marked(ac @ bc, radius, may_overflow_up | tainted, may_overflow_down | tainted)
+
+
+def _transposed(a: Interval) -> Interval:
+    pos, neg = a.overflow
+    return Interval(a.center.T, a.radius.T, pos.T, neg.T)
+
+
+def _with_ones_column(a: Interval) -> Interval:
+    """``[a, 1]``: the bias enters the dot product as one more term, so ``x @ kernel + bias`` is a
+    dot product of length ``input_dim + 1`` summed in some order (which is what frameworks do)."""
+    pos, neg = a.overflow
+    ones = np.ones(a.center.shape[:-1] + (1,))
+    no = np.zeros(ones.shape, bool)
+    return Interval(
+        np.concatenate([a.center, ones], -1),
+        np.concatenate([a.radius, 0 * ones], -1),
+        np.concatenate([pos, no], -1),
+        np.concatenate([neg, no], -1),
+    )
+
+
+def _affine(a: Interval, p, dtype) -> Interval:
+    """``a @ kernel + bias`` for exact weights."""
+    return _dot(_with_ones_column(a), Interval.exact(np.vstack([p.kernel, p.bias[None, :]])), dtype)
 
 
 def activation(name, z: np.ndarray) -> np.ndarray:
-    """``name`` applied to float64 ``z``; softmax over the last axis."""
+    """``name`` applied to float64 ``z``, accurate to a few float64 ulps relative to the result at
+    any magnitude (+-inf included); softmax over the last axis."""
+    z = np.asarray(z, dtype=np.float64)
     if name in (None, "linear"):
         return z
     if name == "relu":
         return np.maximum(z, 0.0)
     if name == "sigmoid":
-        return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
+        # exp(-log(1 + e^-z)): no overflow, and tiny results keep their relative accuracy
+        # (0.5 * (1 + tanh(z/2)) would round sigmoid(-50) = 2e-22 to 0).
+        return np.exp(-np.logaddexp(0.0, -z))
     if name == "tanh":
         return np.tanh(z)
     if name == "softmax":
@@ -92,23 +182,99 @@ def activation(name, z: np.ndarray) -> np.ndarray:
     raise ValueError(f"oracle: unknown activation {name!r}")
 
 
+def _derivative(name, z: np.ndarray) -> np.ndarray:
+    """The exact derivative of sigmoid or tanh at float64 ``z``, without cancellation at large |z|."""
+    if name == "sigmoid":
+        e = np.exp(-np.abs(z))
+        return e / (1 + e) ** 2
+    e = np.exp(-2 * np.abs(z))
+    return 4 * e / (1 + e) ** 2
+
+
 def _activate(name, z: Interval, dtype) -> Interval:
     name = name or "linear"
-    y = activation(name, z.center)
-    rounding = ACTIVATION_ULPS * unit_roundoff(dtype) * np.abs(y)
     if name == "softmax":
-        # d softmax_i = s_i (dz_i - sum_j s_j dz_j), so |d softmax_i| <= 2 s_i max_j |dz_j|.
-        spread = 2.0 * y * z.radius.max(axis=-1, keepdims=True) if z.radius.size else 0 * y
-        return Interval(y, spread + rounding)
-    return Interval(y, _LIPSCHITZ[name] * z.radius + rounding)
+        return _softmax(z, dtype)
+    pos, neg = z.overflow
+    low, high = z.center - SAFETY * z.radius, z.center + SAFETY * z.radius
+    y = activation(name, z.center)
+    # An input that may overflow to +-inf gives f(+-inf): a saturating activation absorbs it
+    # (sigmoid(inf) = 1), linear and relu pass it on (the mark stays).
+    y_low = np.where(neg, activation(name, -np.inf), activation(name, low))
+    y_high = np.where(pos, activation(name, np.inf), activation(name, high))
+    keep_pos, keep_neg = pos & np.isinf(y_high), neg & np.isinf(y_low)
+    y_low = np.where(keep_neg, activation(name, low), y_low)
+    y_high = np.where(keep_pos, activation(name, high), y_high)
+    rounding = ACTIVATION_ULPS * unit_roundoff(dtype) * np.maximum(np.abs(y_low), np.abs(y_high)) + _tiny(dtype)
+    radius = np.maximum(y_high - y, y - y_low) / SAFETY + rounding
+    return _marked(y, radius, keep_pos | (pos & neg), keep_neg | (pos & neg))
+
+
+def _softmax(z: Interval, dtype) -> Interval:
+    """Softmax over the last axis. ``s_i = 1 / sum_j exp(z_j - z_i)`` is lowest where ``z_i`` is at
+    its lowest and every other logit at its highest (and the reverse), which bounds it exactly at any
+    magnitude. A logit that may be infinite makes its row anything: the max shift gives inf - inf."""
+    pos, neg = z.overflow
+    row_unbounded = np.broadcast_to((pos | neg).any(axis=-1, keepdims=True), pos.shape)
+    c, r = z.center, SAFETY * z.radius
+    y = activation("softmax", c)
+    own = np.eye(c.shape[-1], dtype=bool)
+    with np.errstate(over="ignore"):  # exp overflow gives inf, and 1 / inf = 0 is the right bound
+        lowest = 1 / np.where(own, 1.0, np.exp((c + r)[..., None, :] - (c - r)[..., :, None])).sum(axis=-1)
+        highest = 1 / np.where(own, 1.0, np.exp((c - r)[..., None, :] - (c + r)[..., :, None])).sum(axis=-1)
+    rounding = ACTIVATION_ULPS * unit_roundoff(dtype) * highest + _tiny(dtype)
+    radius = np.maximum(highest - y, y - lowest) / SAFETY + rounding
+    return _marked(y, radius, row_unbounded, row_unbounded)
+
+
+def _slope(name, z: Interval, y: Interval, dtype) -> Interval:
+    """activation'(z), as frameworks compute it, over every input and output the intervals allow."""
+    pos, neg = z.overflow
+    unbounded = pos & neg
+    u = unit_roundoff(dtype)
+    if name == "linear":
+        return _marked(np.ones_like(z.center), np.zeros_like(z.center), unbounded, unbounded)
+    if name == "relu":
+        low = np.where(neg, -np.inf, z.center - SAFETY * z.radius)
+        high = np.where(pos, np.inf, z.center + SAFETY * z.radius)
+        ambiguous = (low <= 0) & (high >= 0)
+        return _marked(np.where(ambiguous, 0.5, (low > 0).astype(np.float64)), np.where(ambiguous, 0.5, 0.0), unbounded, unbounded)
+    # Frameworks compute sigmoid' = y (1 - y) and tanh' = 1 - y^2 from their rounded output, so the
+    # slope ranges over the output interval (clipped to the activation's range): both functions of y
+    # rise to a peak (y = 1/2, y = 0) and fall after it, so the extremes are the ends or the peak.
+    floor, peak = (0.0, 0.5) if name == "sigmoid" else (-1.0, 0.0)
+    of_output = (lambda v: v * (1 - v)) if name == "sigmoid" else (lambda v: 1 - v * v)
+    low = np.clip(y.center - SAFETY * y.radius, floor, 1.0)
+    high = np.clip(y.center + SAFETY * y.radius, floor, 1.0)
+    top = of_output(np.clip(peak, low, high))
+    bottom = np.minimum(of_output(low), of_output(high))
+    center = _derivative(name, z.center)
+    rounding = ACTIVATION_ULPS * u * (top + np.maximum(np.abs(low), np.abs(high)) ** 2) + _tiny(dtype)
+    radius = np.maximum(top - center, center - bottom) / SAFETY + rounding
+    return _marked(center, radius, unbounded, unbounded)
+
+
+def _times(a: Interval, b: Interval, dtype) -> Interval:
+    """Elementwise ``a * b`` rounded once; a possibly infinite factor makes the product anything
+    (``inf * 0`` is NaN), and so does a product that may overflow."""
+    a_pos, a_neg = a.overflow
+    b_pos, b_neg = b.overflow
+    with np.errstate(over="ignore", invalid="ignore"):
+        center = a.center * b.center
+        radius = np.abs(a.center) * b.radius + a.radius * (np.abs(b.center) + b.radius)
+        radius = radius + unit_roundoff(dtype) * np.abs(center) + _tiny(dtype)
+        unbounded = a_pos | a_neg | b_pos | b_neg | ~(np.abs(center) + radius < largest(dtype))
+    return _marked(center, radius, unbounded, unbounded)
 
 
 def _activation_vjp(name, z: Interval, y: Interval, upstream: Interval, dtype) -> Interval:
     """Gradient w.r.t. the pre-activation ``z`` given the gradient ``upstream`` w.r.t. its output."""
     name = name or "linear"
+    if name != "softmax":
+        return _times(upstream, _slope(name, z, y, dtype), dtype)
     u = unit_roundoff(dtype)
-    if name == "softmax":
-        s, g = y.center, upstream.center
+    s, g = y.center, upstream.center
+    with np.errstate(over="ignore", invalid="ignore"):
         mean = np.sum(g * s, axis=-1, keepdims=True)
         center = s * (g - mean)
         mean_radius = np.sum(np.abs(g) * y.radius + upstream.radius * (s + y.radius), axis=-1, keepdims=True)
@@ -116,29 +282,11 @@ def _activation_vjp(name, z: Interval, y: Interval, upstream: Interval, dtype) -
             y.radius * np.abs(g - mean)
             + (s + y.radius) * (upstream.radius + mean_radius)
             + ACTIVATION_ULPS * u * s * (np.abs(g) + np.sum(np.abs(g) * s, axis=-1, keepdims=True))
+            + _tiny(dtype)
         )
-        return Interval(center, radius)
-    if name == "relu":
-        ambiguous = np.abs(z.center) <= SAFETY * z.radius
-        derivative = Interval(
-            np.where(ambiguous, 0.5, (z.center > 0).astype(np.float64)),
-            np.where(ambiguous, 0.5, 0.0),
-        )
-    elif name == "linear":
-        derivative = Interval.exact(np.ones_like(z.center))
-    else:
-        slope = y.center * (1 - y.center) if name == "sigmoid" else 1 - y.center**2
-        derivative = Interval(
-            slope,
-            _SECOND_DERIVATIVE_BOUND[name] * z.radius + ACTIVATION_ULPS * u * np.abs(slope),
-        )
-    center = upstream.center * derivative.center
-    radius = (
-        np.abs(upstream.center) * derivative.radius
-        + upstream.radius * (np.abs(derivative.center) + derivative.radius)
-        + u * np.abs(center)
-    )
-    return Interval(center, radius)
+    marks = [m.any(axis=-1, keepdims=True) for m in y.overflow + upstream.overflow]
+    unbounded = np.broadcast_to(np.logical_or.reduce(marks), center.shape) | ~(np.abs(center) + radius < largest(dtype))
+    return _marked(center, radius, unbounded, unbounded)
 
 
 @dataclass
@@ -162,6 +310,17 @@ def _flatten(x):
     return x.reshape(-1, x.shape[-1]), x.shape[:-1]
 
 
+def _reshaped(value: Interval, leading) -> Interval:
+    pos, neg = value.overflow
+    shape = tuple(leading) + (-1,)
+    return Interval(value.center.reshape(shape), value.radius.reshape(shape), pos.reshape(shape), neg.reshape(shape))
+
+
+def _first_row(value: Interval) -> Interval:
+    pos, neg = value.overflow
+    return Interval(value.center[0], value.radius[0], pos[0], neg[0])
+
+
 def forward(layers, x, dtype="float32") -> Interval:
     """Output of ``layers`` (a list of :class:`DenseParams`) applied in order to ``x``.
 
@@ -170,13 +329,8 @@ def forward(layers, x, dtype="float32") -> Interval:
     flat, leading = _flatten(x)
     value = Interval.exact(flat)
     for p in _as_params(layers):
-        value = _activate(p.activation, _add_bias(_matmul(value, p.kernel, dtype), p.bias, dtype), dtype)
-    return Interval(value.center.reshape(leading + (-1,)), value.radius.reshape(leading + (-1,)))
-
-
-def _add_bias(z: Interval, bias, dtype) -> Interval:
-    center = z.center + bias
-    return Interval(center, z.radius + rounding_error(1, np.abs(center), dtype))
+        value = _activate(p.activation, _affine(value, p, dtype), dtype)
+    return _reshaped(value, leading)
 
 
 @dataclass
@@ -194,32 +348,18 @@ def vjp(layers, x, cotangent, dtype="float32") -> Gradients:
     cotangent_flat = np.asarray(cotangent, np.float64).reshape(-1, params[-1].kernel.shape[1])
     inputs, pre, post = [Interval.exact(flat)], [], []
     for p in params:
-        z = _add_bias(_matmul(inputs[-1], p.kernel, dtype), p.bias, dtype)
-        y = _activate(p.activation, z, dtype)
+        z = _affine(inputs[-1], p, dtype)
         pre.append(z)
-        post.append(y)
-        inputs.append(y)
+        post.append(_activate(p.activation, z, dtype))
+        inputs.append(post[-1])
     upstream = Interval.exact(cotangent_flat)
     weights = []
-    rows = flat.shape[0]
+    ones = Interval.exact(np.ones((1, flat.shape[0])))
     for index in reversed(range(len(params))):
-        p = params[index]
-        g = _activation_vjp(p.activation, pre[index], post[index], upstream, dtype)
-        a = inputs[index]
-        grad_kernel = Interval(
-            a.center.T @ g.center,
-            rounding_error(rows, np.abs(a.center).T @ np.abs(g.center), dtype)
-            + np.abs(a.center).T @ g.radius
-            + a.radius.T @ (np.abs(g.center) + g.radius),
-        )
-        grad_bias = Interval(
-            g.center.sum(axis=0),
-            rounding_error(rows, np.abs(g.center).sum(axis=0), dtype) + g.radius.sum(axis=0),
-        )
-        weights[:0] = [grad_kernel, grad_bias]
-        upstream = _matmul(g, p.kernel.T, dtype)
-    grad_inputs = Interval(upstream.center.reshape(leading + (-1,)), upstream.radius.reshape(leading + (-1,)))
-    return Gradients(grad_inputs, weights)
+        g = _activation_vjp(params[index].activation, pre[index], post[index], upstream, dtype)
+        weights[:0] = [_dot(_transposed(inputs[index]), g, dtype), _first_row(_dot(ones, g, dtype))]
+        upstream = _dot(g, Interval.exact(params[index].kernel.T), dtype)
+    return Gradients(_reshaped(upstream, leading), weights)
 
 
 def describe_mismatch(what, actual, expected: Interval, max_items=3) -> str:
@@ -227,14 +367,21 @@ def describe_mismatch(what, actual, expected: Interval, max_items=3) -> str:
     actual = np.asarray(actual, dtype=np.float64)
     if actual.shape != expected.center.shape:
         return f"{what}: shape {actual.shape}, expected {expected.center.shape}"
-    bad = np.argwhere(expected.violations(actual))
+    outside = expected.violations(actual)
+    bad = np.argwhere(outside)
     if not len(bad):
         return ""
-    lines = [f"{what}: {len(bad)} of {actual.size} entries outside the float error bound"]
+    nonfinite = int(np.sum(outside & ~np.isfinite(actual)))
+    lines = [
+        f"{what}: {len(bad)} of {actual.size} entries outside the float error bound"
+        + (f", {nonfinite} of them NaN or inf where a correct computation stays finite" if nonfinite else "")
+    ]
+    pos, neg = expected.overflow
     for index in (tuple(int(i) for i in row) for row in bad[:max_items]):
+        also = " or +inf" if pos[index] else " or -inf" if neg[index] else ""
         lines.append(
             f"  at {index}: actual {actual[index]!r}, expected {expected.center[index]!r} "
-            f"± {SAFETY * expected.radius[index]:.3g}"
+            f"± {SAFETY * expected.radius[index]:.3g}{also}"
         )
     return "\n".join(lines)
 
@@ -244,6 +391,97 @@ def assert_within(what, actual, expected: Interval):
     problem = describe_mismatch(what, actual, expected)
     if problem:
         raise AssertionError(problem)
+
+
+# -- Initial weights: the distribution a Keras initializer draws from ---------------------------
+#
+# Transcribed from keras/src/initializers (tf_keras and the reference agree): each named
+# initializer's defaults, VarianceScaling's scale, fan mode and distribution, and truncation at two
+# standard deviations. TruncatedNormal's stddev is the one before truncation; VarianceScaling
+# divides its target stddev by 0.8796..., the stddev of a unit normal truncated to [-2, 2], so the
+# truncated draws have the target stddev.
+
+TRUNCATION = 2.0
+TRUNCATED_UNIT_STDDEV = 0.87962566103423978
+
+VARIANCE_SCALING = {  # name: (scale, mode, distribution)
+    "glorot_uniform": (1.0, "fan_avg", "uniform"),
+    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"),
+    "he_normal": (2.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"),
+    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+    "variance_scaling": (1.0, "fan_in", "truncated_normal"),
+}
+INITIALIZERS = ("random_normal", "random_uniform", "truncated_normal", "zeros", "ones", "constant", *VARIANCE_SCALING)
+
+
+@dataclass
+class Distribution:
+    """The law of each entry of an initial weight: ``cdf`` for a continuous one, else ``constant``."""
+
+    description: str
+    cdf: object = None
+    constant: float | None = None
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _normal_cdf(v, mean, stddev):
+    return 0.5 * (1 + _erf((np.asarray(v, np.float64) - mean) / (stddev * math.sqrt(2))))
+
+
+def fans(shape, input_axes=None, output_axes=None) -> tuple:
+    """``(fan_in, fan_out)`` of a weight of ``shape``, as Keras's ``compute_fans``: a matrix's two
+    dimensions, times the product of any leading (receptive field) dimensions."""
+    shape = tuple(int(d) for d in shape)
+    if input_axes is not None and output_axes is not None:
+        return math.prod(shape[a] for a in input_axes), math.prod(shape[a] for a in output_axes)
+    if len(shape) < 2:
+        return (shape[0], shape[0]) if shape else (1, 1)
+    receptive_field = math.prod(shape[:-2])
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
+
+
+def initial_distribution(name, shape, **params) -> Distribution:
+    """The law every entry of a weight of ``shape`` follows under initializer ``name`` (one of
+    :data:`INITIALIZERS`); ``params`` are the initializer's own (``mean``, ``stddev``, ``minval``,
+    ``maxval``, ``value``, ``scale``, ``mode``, ``distribution``, ``input_axes``, ``output_axes``),
+    Keras's defaults where absent."""
+    if name in ("zeros", "ones", "constant"):
+        value = {"zeros": 0.0, "ones": 1.0}.get(name, float(params.get("value", 0.0)))
+        return Distribution(f"the constant {value} ({name})", constant=value)
+    if name in ("random_normal", "truncated_normal"):
+        mean, stddev = float(params.get("mean", 0.0)), float(params.get("stddev", 0.05))
+        truncated = name == "truncated_normal"
+    elif name == "random_uniform":
+        low, high = float(params.get("minval", -0.05)), float(params.get("maxval", 0.05))
+        return _uniform(low, high, name)
+    elif name in VARIANCE_SCALING:
+        scale, mode, distribution = VARIANCE_SCALING[name]
+        scale, mode = float(params.get("scale", scale)), params.get("mode", mode)
+        distribution = str(params.get("distribution", distribution)).lower()
+        fan_in, fan_out = fans(shape, params.get("input_axes"), params.get("output_axes"))
+        scale /= max(1.0, {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode])
+        if distribution == "uniform":
+            limit = math.sqrt(3 * scale)
+            return _uniform(-limit, limit, f"{name}, {mode} of shape {tuple(shape)}")
+        mean, truncated = 0.0, distribution != "untruncated_normal"
+        stddev = math.sqrt(scale) / (TRUNCATED_UNIT_STDDEV if truncated else 1.0)
+    else:
+        raise ValueError(f"oracle: initializer name must be one of {INITIALIZERS}, got {name!r}")
+    if not truncated:
+        return Distribution(f"N({mean}, {stddev:.6g}**2) ({name})", cdf=lambda v: _normal_cdf(v, mean, stddev))
+    low, high = _normal_cdf(mean - TRUNCATION * stddev, mean, stddev), _normal_cdf(mean + TRUNCATION * stddev, mean, stddev)
+    return Distribution(
+        f"N({mean}, {stddev:.6g}**2) truncated to ±{TRUNCATION:g} stddev ({name})",
+        cdf=lambda v: np.clip((_normal_cdf(v, mean, stddev) - low) / (high - low), 0.0, 1.0),
+    )
+
+
+def _uniform(low, high, name) -> Distribution:
+    return Distribution(f"U({low:.6g}, {high:.6g}) ({name})", cdf=lambda v: np.clip((np.asarray(v, np.float64) - low) / (high - low), 0.0, 1.0))
 
 
 # -- Training: interval arithmetic for losses and optimizer steps --------------------------------
@@ -256,6 +494,10 @@ def assert_within(what, actual, expected: Interval):
 # rate, ``1 - beta_1``) enter with radius ``u * |value|``. The bounds are therefore derived per
 # step from the data, never chosen, and they stay sound across several steps because the radius of
 # a weight after step ``k`` is an input radius of step ``k + 1``.
+#
+# No training oracle raises on a legitimate input: where no bound can be derived (a divisor whose
+# interval reaches zero) the radius is infinite, which accepts any value, and ``0 * inf`` from such
+# a radius stays infinite instead of turning into NaN (which would reject every value).
 
 
 def rounded_constant(value, dtype) -> Interval:
@@ -264,8 +506,13 @@ def rounded_constant(value, dtype) -> Interval:
     return Interval(value, unit_roundoff(dtype) * np.abs(value))
 
 
+def _unbounded_for_nan(radius):
+    return np.where(np.isnan(radius), np.inf, radius)
+
+
 def _rounded(center, radius, dtype, operations=1) -> Interval:
-    return Interval(center, radius + rounding_error(operations, np.abs(center), dtype))
+    with np.errstate(invalid="ignore"):
+        return Interval(center, _unbounded_for_nan(radius + rounding_error(operations, np.abs(center), dtype)))
 
 
 def i_add(a: Interval, b: Interval, dtype) -> Interval:
@@ -278,15 +525,25 @@ def i_sub(a: Interval, b: Interval, dtype) -> Interval:
 
 def i_mul(a: Interval, b: Interval, dtype) -> Interval:
     center = a.center * b.center
-    return _rounded(center, np.abs(a.center) * b.radius + np.abs(b.center) * a.radius + a.radius * b.radius, dtype)
+    with np.errstate(invalid="ignore"):
+        radius = np.abs(a.center) * b.radius + np.abs(b.center) * a.radius + a.radius * b.radius
+    return _rounded(center, radius, dtype)
 
 
-def i_div(a: Interval, b: Interval, dtype) -> Interval:
-    center = a.center / b.center
-    floor = np.abs(b.center) - b.radius
-    if np.any(floor <= 0):
-        raise ValueError("oracle: divisor interval contains zero; the quotient is unbounded")
-    return _rounded(center, (a.radius + np.abs(center) * b.radius) / floor, dtype)
+def i_div(a: Interval, b: Interval, dtype, floor=0.0) -> Interval:
+    """``a / b``; unbounded (infinite radius) where nothing keeps ``|b|`` away from zero.
+
+    ``floor`` is a lower bound on ``|b|`` known from how ``b`` is computed, for example Adam's
+    ``sqrt(v) + eps >= eps``: it holds for the framework's rounded value too (rounding is monotone),
+    so it bounds the quotient where ``b``'s own interval reaches zero.
+    """
+    smallest = np.maximum(np.abs(b.center) - b.radius, floor)
+    shape = np.broadcast(a.center, b.center).shape
+    center = np.divide(a.center, b.center, out=np.zeros(shape), where=b.center != 0)
+    with np.errstate(invalid="ignore"):
+        spread = a.radius + np.abs(center) * b.radius  # |a'/b' - a/b| <= (|a'-a| + |a/b| |b'-b|) / |b'|
+    radius = np.divide(spread, smallest, out=np.full(shape, np.inf), where=smallest > 0)
+    return _rounded(center, radius, dtype)
 
 
 def i_square(a: Interval, dtype) -> Interval:
@@ -321,16 +578,42 @@ def i_mean(a: Interval, axis, dtype) -> Interval:
     return _rounded(total.center / n, total.radius / n, dtype)
 
 
+def i_mean_all(a: Interval, dtype) -> Interval:
+    """The mean of every entry, however it is grouped: one sum and one division (Keras's
+    ``sum_over_batch_size`` loss) or a mean per row, then per batch, then a running total over
+    batches divided by the row count (Keras's ``Mean`` metrics). Any such grouping of ``n`` terms
+    makes at most ``n`` additions and two divisions on partial results no larger than the sum of
+    ``|terms|``, so its error is within ``gamma(n + 2) * mean|terms|``."""
+    n = a.center.size
+    return _rounded(
+        np.float64(a.center.mean()),
+        a.radius.sum() / n + rounding_error(n + 1, np.abs(a.center).sum() / n, dtype),
+        dtype,
+    )
+
+
 def i_matmul(a: Interval, b: Interval, dtype) -> Interval:
     """``a @ b`` with errors in both factors (a dot product of length n: gamma(n) * |a||b|)."""
     center = a.center @ b.center
-    radius = (
-        np.abs(a.center) @ b.radius
-        + a.radius @ np.abs(b.center)
-        + a.radius @ b.radius
-        + rounding_error(a.center.shape[-1], np.abs(a.center) @ np.abs(b.center), dtype)
-    )
-    return Interval(center, radius)
+    with np.errstate(invalid="ignore"):
+        radius = (
+            np.abs(a.center) @ b.radius
+            + a.radius @ np.abs(b.center)
+            + a.radius @ b.radius
+            + rounding_error(a.center.shape[-1], np.abs(a.center) @ np.abs(b.center), dtype)
+        )
+    return Interval(center, _unbounded_for_nan(radius))
+
+
+def _capped(a: Interval, bound) -> Interval:
+    """``a`` intersected with ``[-bound, bound]``, a magnitude bound known from the formula (an
+    optimizer's largest possible step). First-order propagation through a quotient with a tiny
+    divisor grows radii far past such a bound, and over several steps to infinity; the
+    intersection keeps the accepted range (``center ± SAFETY * radius``) to what is possible."""
+    low = np.maximum(a.center - SAFETY * a.radius, -bound)
+    high = np.minimum(a.center + SAFETY * a.radius, bound)
+    overlap = low <= high  # empty only if the whole interval lies outside: then keep it unchanged
+    return Interval(np.where(overlap, (low + high) / 2, a.center), np.where(overlap, (high - low) / (2 * SAFETY), a.radius))
 
 
 # Keras's backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON] in crossentropies.
@@ -338,11 +621,13 @@ CLIP_EPSILON = 1e-7
 
 
 def loss_per_sample(name, y_true, y_pred: Interval, dtype="float32") -> Interval:
-    """Per-sample loss (mean or sum over the last axis) of prediction ``y_pred`` against ``y_true``.
+    """Loss per sample and inner position (mean or sum over the last axis) of ``y_pred`` against ``y_true``.
 
-    ``name`` is one of ``mse``, ``mae``, ``binary_crossentropy``, ``categorical_crossentropy``.
-    Crossentropies are bounded on the probability path; Keras may take the exact logits path
-    instead, which lies inside this (wider) interval when probabilities stay away from the clip.
+    For rank-2 data that is one value per row; for data of shape ``(rows, steps, ..., units)`` one
+    value per ``(row, step, ...)``. ``name`` is one of ``mse``, ``mae``, ``binary_crossentropy``,
+    ``categorical_crossentropy``. Crossentropies are bounded on the probability path; Keras may take
+    the exact logits path instead, which lies inside this (wider) interval when probabilities stay
+    away from the clip.
     """
     target = Interval.exact(np.asarray(y_true, np.float64))
     if name == "mse":
@@ -371,34 +656,66 @@ def _log(p: Interval, dtype) -> Interval:
 
 
 def batch_loss(name, y_true, y_pred: Interval, dtype="float32", sample_weight=None) -> Interval:
-    """Keras's ``sum_over_batch_size`` reduction: ``sum(sample_weight * loss) / batch``."""
+    """Keras's ``sum_over_batch_size`` reduction: ``sum(sample_weight * loss) / number of loss values``.
+
+    The loss has one value per row and inner position (:func:`loss_per_sample`), so for data of
+    shape ``(rows, steps, units)`` the divisor is ``rows * steps``. ``sample_weight`` has one value
+    per row, or one per loss value (Keras 3 needs that form for rank > 2); a per-row weight applies
+    to every inner position of its row.
+    """
     per_sample = loss_per_sample(name, y_true, y_pred, dtype)
     if sample_weight is not None:
-        per_sample = i_mul(per_sample, Interval.exact(np.asarray(sample_weight, np.float64)), dtype)
-    return i_mean(per_sample, 0, dtype)
+        weight = np.asarray(sample_weight, np.float64)
+        weight = np.broadcast_to(weight.reshape(weight.shape + (1,) * (per_sample.center.ndim - weight.ndim)), per_sample.center.shape)
+        per_sample = i_mul(per_sample, Interval.exact(weight), dtype)
+    return i_mean_all(per_sample, dtype)
+
+
+METRICS = ("mae", "mse", "binary_accuracy")
+
+
+def metric_value(name, y_true, y_pred: Interval, dtype="float32") -> Interval:
+    """What an unweighted Keras metric reports after seeing these rows, however they were batched.
+
+    Keras metrics are running means: each batch adds its per-row values (the metric over the last
+    axis, averaged over the inner positions) to a total and its row count to a count, so the result
+    is the mean over every row seen. ``name`` is one of :data:`METRICS`; ``binary_accuracy`` counts
+    ``y_true == (y_pred > 0.5)``, and an entry whose prediction lies within its bound of 0.5 may
+    count either way.
+    """
+    if name in ("mae", "mse"):
+        return i_mean_all(loss_per_sample(name, y_true, y_pred, dtype), dtype)
+    if name == "binary_accuracy":
+        hit = (np.asarray(y_true, np.float64) == (y_pred.center > 0.5)).astype(np.float64)
+        either = np.abs(y_pred.center - 0.5) <= SAFETY * y_pred.radius
+        entries = Interval(np.where(either, 0.5, hit), np.where(either, 0.5 / SAFETY, 0.0))
+        return i_mean_all(i_mean(entries, -1, dtype), dtype)
+    raise ValueError(f"oracle: unknown metric {name!r}; expected one of {METRICS}")
 
 
 def mse_output_gradient(y_true, y_pred: Interval, dtype="float32") -> Interval:
-    """``d mean_batch(mse) / d y_pred = 2 (y_pred - y_true) / (batch * units)``.
+    """``d batch_loss(mse) / d y_pred = 2 (y_pred - y_true) / y_pred.size``: the loss is a mean over
+    ``units`` and then over ``rows * inner positions``.
 
     Frameworks backpropagate the two means as separate scalings; ``gamma(3)`` covers the
     factor 2 and the two divisions in any order.
     """
-    batch, units = y_pred.center.shape
     residual = i_sub(y_pred, Interval.exact(np.asarray(y_true, np.float64)), dtype)
-    scale = 2.0 / (batch * units)
+    scale = 2.0 / y_pred.center.size
     return _rounded(scale * residual.center, scale * residual.radius, dtype, 3)
 
 
 @dataclass
 class EpochTrace:
-    """What the SGD oracle predicts for one epoch: weights after it and each batch's pre-update loss."""
+    """What the SGD oracle predicts for one epoch: weights after it, and per batch its size, its
+    pre-update loss and its pre-update predictions."""
 
     kernel: Interval
     bias: Interval
     batch_losses: list
     batch_sizes: list
     dtype: str = "float32"
+    batch_outputs: tuple = ()
 
     @property
     def epoch_loss(self) -> Interval:
@@ -410,36 +727,50 @@ class EpochTrace:
         count = float(sum(self.batch_sizes))
         return _rounded(total.center / count, total.radius / count, self.dtype)
 
+    @property
+    def outputs(self) -> Interval:
+        """Every row's prediction in data order, each made with the weights before its batch's step
+        (what the epoch's training metrics see)."""
+        return Interval(np.concatenate([o.center for o in self.batch_outputs]), np.concatenate([o.radius for o in self.batch_outputs]))
+
 
 def batch_slices(num_samples: int, batch_size: int) -> list:
     """``ceil(N / batch_size)`` consecutive slices; the last one may be partial."""
     return [slice(start, min(start + batch_size, num_samples)) for start in range(0, num_samples, batch_size)]
 
 
+def _rows_of_positions(a: Interval) -> Interval:
+    """``(rows, ..., width)`` as ``(rows * ..., width)``: a dense layer treats every position alike."""
+    width = a.center.shape[-1]
+    return Interval(a.center.reshape(-1, width), a.radius.reshape(-1, width))
+
+
 def dense_mse_epoch(kernel, bias, x, y, batch_size, step, states=None, dtype="float32") -> EpochTrace:
     """One unshuffled epoch on a linear dense layer with mean-squared error.
 
-    Each batch: ``z = x_b @ kernel + bias``, the loss ``mean((z - y_b)^2)`` before the update, the
-    gradients ``x_b^T dL/dz`` and ``sum_b dL/dz``, then ``step(weight, gradient, state)`` (one of
-    the optimizer rules below with its hyperparameters bound). ``kernel``/``bias`` may be arrays or
-    the :class:`Interval` weights of an earlier epoch; ``states`` carries the optimizer slots
-    between epochs (one dict per weight, updated in place).
+    Each batch: ``z = x_b @ kernel + bias`` (over the last axis, for data of any rank >= 2), the
+    loss :func:`batch_loss` before the update, the gradients ``x_b^T dL/dz`` and ``sum dL/dz`` over
+    every row and inner position, then ``step(weight, gradient, state)`` (one of the optimizer rules
+    below with its hyperparameters bound). ``kernel``/``bias`` may be arrays or the
+    :class:`Interval` weights of an earlier epoch; ``states`` carries the optimizer slots between
+    epochs (one dict per weight, updated in place).
     """
     kernel = kernel if isinstance(kernel, Interval) else Interval.exact(kernel)
     bias = bias if isinstance(bias, Interval) else Interval.exact(bias)
     states = [{}, {}] if states is None else states
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    losses, sizes = [], []
+    losses, sizes, outputs = [], [], []
     for rows in batch_slices(len(x), batch_size):
         z = dense_forward(kernel, bias, x[rows], dtype)
         losses.append(batch_loss("mse", y[rows], z, dtype))
         sizes.append(len(x[rows]))
-        upstream = mse_output_gradient(y[rows], z, dtype)
-        grad_kernel = i_matmul(Interval.exact(x[rows].T), upstream, dtype)
+        outputs.append(z)
+        upstream = _rows_of_positions(mse_output_gradient(y[rows], z, dtype))
+        grad_kernel = i_matmul(Interval.exact(x[rows].reshape(-1, x.shape[-1]).T), upstream, dtype)
         grad_bias = i_sum(upstream, 0, dtype)
         kernel = step(kernel, grad_kernel, states[0])
         bias = step(bias, grad_bias, states[1])
-    return EpochTrace(kernel, bias, losses, sizes, dtype)
+    return EpochTrace(kernel, bias, losses, sizes, dtype, tuple(outputs))
 
 
 def dense_forward(kernel: Interval, bias: Interval, x, dtype="float32") -> Interval:
@@ -449,6 +780,19 @@ def dense_forward(kernel: Interval, bias: Interval, x, dtype="float32") -> Inter
 
 # Optimizer update rules, transcribed from Keras 3 (keras/src/optimizers/{sgd,rmsprop,adam}.py),
 # which tf_keras and the reference share. ``state`` holds the slot intervals between steps.
+#
+# RMSprop and Adam divide by a root of the gradients' running mean square. With a gradient near
+# zero (a weight whose inputs are all zero, a residual that vanishes) that divisor is near ``eps``
+# and first-order propagation multiplies the gradient's rounding error by about ``1 / eps``. Both
+# rules also bound their step whatever the gradients are (below), so the oracle caps each step's
+# interval at that bound: the answer stays honest (any step the rule can take is accepted) and finite.
+
+
+def _recursion_slack(step, dtype) -> float:
+    """Relative error of the framework's rounded slot recursion after ``step`` steps: each step rounds
+    a slot and its rounded constants a handful of times (at most 8 roundings of relative size u),
+    and the errors of earlier steps decay geometrically, so ``gamma(8 * (step + 1))`` covers them."""
+    return gamma(8 * (step + 1), dtype)
 
 
 def sgd_step(weight: Interval, gradient, state: dict, learning_rate, momentum=0.0, dtype="float32") -> Interval:
@@ -464,14 +808,20 @@ def sgd_step(weight: Interval, gradient, state: dict, learning_rate, momentum=0.
 
 
 def rmsprop_step(weight: Interval, gradient, state: dict, learning_rate, rho=0.9, epsilon=1e-7, dtype="float32") -> Interval:
-    """RMSprop (no momentum, not centred): ``v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps)``."""
+    """RMSprop (no momentum, not centred): ``v = rho v + (1 - rho) g^2; w -= lr g / sqrt(v + eps)``.
+
+    Since ``v >= (1 - rho) g^2``, a step is never larger than ``lr / sqrt(1 - rho)``; and since
+    ``v >= 0``, the divisor is at least ``sqrt(eps)``.
+    """
     g = gradient if isinstance(gradient, Interval) else Interval.exact(gradient)
     v = state.get("velocity", Interval.exact(np.zeros_like(weight.center)))
     v = i_add(i_mul(rounded_constant(rho, dtype), v, dtype), i_mul(rounded_constant(1 - rho, dtype), i_square(g, dtype), dtype), dtype)
     state["velocity"] = v
     denominator = i_sqrt(i_add(v, rounded_constant(epsilon, dtype), dtype), dtype)
-    increment = i_div(i_mul(rounded_constant(learning_rate, dtype), g, dtype), denominator, dtype)
-    return i_sub(weight, increment, dtype)
+    floor = np.sqrt(epsilon) * (1 - 2 * unit_roundoff(dtype))  # fl(sqrt(fl(v + fl(eps)))) >= this for v >= 0
+    increment = i_div(i_mul(rounded_constant(learning_rate, dtype), g, dtype), denominator, dtype, floor=floor)
+    largest = learning_rate / np.sqrt(1 - rho) * (1 + _recursion_slack(1, dtype))
+    return i_sub(weight, _capped(increment, largest), dtype)
 
 
 def adam_step(weight: Interval, gradient, state: dict, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, dtype="float32") -> Interval:
@@ -479,6 +829,9 @@ def adam_step(weight: Interval, gradient, state: dict, learning_rate, beta_1=0.9
 
     ``t = iterations + 1; alpha = lr sqrt(1 - beta_2^t) / (1 - beta_1^t);``
     ``m += (g - m)(1 - beta_1); v += (g^2 - v)(1 - beta_2); w -= m alpha / (sqrt(v) + eps)``.
+
+    The divisor is at least ``eps``, and the step is at most ``alpha * ratio_bound`` (see
+    :func:`_adam_ratio_bound`), whatever the gradients: zero and tiny gradients included.
     """
     g = gradient if isinstance(gradient, Interval) else Interval.exact(gradient)
     step = state.get("iterations", 0) + 1
@@ -499,8 +852,22 @@ def adam_step(weight: Interval, gradient, state: dict, learning_rate, beta_1=0.9
     m = i_add(m, i_mul(i_sub(g, m, dtype), rounded_constant(1 - beta_1, dtype), dtype), dtype)
     v = i_add(v, i_mul(i_sub(i_square(g, dtype), v, dtype), rounded_constant(1 - beta_2, dtype), dtype), dtype)
     state["momentum"], state["velocity"] = m, v
-    increment = i_div(i_mul(m, alpha, dtype), i_add(i_sqrt(v, dtype), rounded_constant(epsilon, dtype), dtype), dtype)
-    return i_sub(weight, increment, dtype)
+    floor = epsilon * (1 - unit_roundoff(dtype))  # fl(fl(sqrt(v)) + fl(eps)) >= fl(eps) for v >= 0
+    increment = i_div(i_mul(m, alpha, dtype), i_add(i_sqrt(v, dtype), rounded_constant(epsilon, dtype), dtype), dtype, floor=floor)
+    largest = (alpha.center + SAFETY * alpha.radius) * _adam_ratio_bound(step, beta_1, beta_2) * (1 + _recursion_slack(step, dtype))
+    return i_sub(weight, _capped(increment, largest), dtype)
+
+
+def _adam_ratio_bound(step, beta_1, beta_2) -> float:
+    """Largest ``|m_t| / sqrt(v_t)`` Adam's slots allow after ``step`` steps, for any gradients.
+
+    ``m_t = (1 - b1) sum_k b1^k g_{t-k}`` and ``v_t = (1 - b2) sum_k b2^k g_{t-k}^2`` (k < t), so by
+    Cauchy-Schwarz ``|m_t| <= (1 - b1) / sqrt(1 - b2) * sqrt(sum_k (b1^2 / b2)^k) * sqrt(v_t)``.
+    At ``t = 1`` the step ``alpha * ratio`` is exactly ``lr``; for Keras's defaults it stays below
+    ``7.3 lr`` for every ``t``.
+    """
+    ratio = beta_1**2 / beta_2
+    return (1 - beta_1) / np.sqrt(1 - beta_2) * np.sqrt(sum(ratio**k for k in range(step)))
 
 
 OPTIMIZER_STEPS = {"sgd": sgd_step, "rmsprop": rmsprop_step, "adam": adam_step}
