@@ -156,3 +156,190 @@ def test_gamma_follows_higham():
     u = oracles.unit_roundoff("float32")
     assert u == 2.0**-24
     assert oracles.gamma(10, "float32") == pytest.approx(10 * u / (1 - 10 * u), rel=1e-15)
+
+
+# -- Large magnitudes: saturation, overflow, and bounds that stay exact there ----------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from conformance import strategies  # noqa: E402
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _linear_sum(x):
+    """A dense layer that sums its inputs: kernel of ones, zero bias."""
+    return oracles.forward([DenseParams(np.ones((len(x), 1)), np.zeros(1))], np.array([x]))
+
+
+def test_a_result_beyond_float32_must_be_inf():
+    expected = _linear_sum([3e38, 3e38])
+    assert not expected.violations(np.array([[np.inf]])).any()
+    for wrong in (FLOAT32_MAX, -np.inf, np.nan):
+        assert expected.violations(np.array([[wrong]])).all(), wrong
+
+
+def test_a_representable_result_must_be_finite():
+    expected = _linear_sum([3e38, -1e5])
+    assert not expected.violations(np.array([[np.float32(3e38)]])).any()
+    assert expected.violations(np.array([[np.inf]])).all()
+
+
+def test_a_partial_sum_that_may_overflow_allows_inf_of_its_sign_only():
+    # 3e38 + 3e38 - 3e38 is 3e38, but summed left to right in float32 it is +inf; never -inf or NaN.
+    expected = _linear_sum([3e38, 3e38, -3e38])
+    for allowed in (np.float32(3e38), np.inf):
+        assert not expected.violations(np.array([[allowed]])).any(), allowed
+    for wrong in (-np.inf, np.nan, 1e38):
+        assert expected.violations(np.array([[wrong]])).all(), wrong
+
+
+def test_partial_sums_that_may_overflow_both_ways_allow_anything():
+    # (3e38 + 3e38) + (-3e38 + -3e38) is inf - inf = NaN in float32.
+    expected = _linear_sum([3e38, 3e38, -3e38, -3e38])
+    assert not expected.violations(np.array([[np.nan]])).any()
+
+
+@pytest.mark.parametrize(
+    "activation, saturated",
+    [("sigmoid", [0.0, 0.0, 1.0, 1.0]), ("tanh", [-1.0, -1.0, 1.0, 1.0]), ("relu", [0.0, 0.0, 100.0, 1e30])],
+)
+def test_saturated_outputs_are_exact_and_nan_is_rejected(activation, saturated):
+    z = np.array([[-1e30, -100.0, 100.0, 1e30]], np.float32)
+    expected = oracles.forward([DenseParams(np.eye(4), np.zeros(4), activation)], z)
+    oracles.assert_within(f"saturated {activation}", np.array([saturated], np.float32), expected)
+    assert expected.violations(np.full((1, 4), np.nan)).all()
+    assert expected.violations(np.array([saturated]) * 0.999 + 0.001).any()
+
+
+def test_sigmoid_keeps_relative_accuracy_far_below_zero():
+    # 0.5 * (1 + tanh(z / 2)) rounds this to 0 in float64; float32 frameworks return 1.9287498e-22.
+    expected = oracles.forward([DenseParams(np.eye(1), np.zeros(1), "sigmoid")], np.array([[-50.0]]))
+    assert expected.center[0, 0] == pytest.approx(1.9287498479639178e-22, rel=1e-12)
+    assert expected.violations(np.array([[0.0]])).all()
+
+
+def test_softmax_with_huge_logits_is_one_hot_without_nan():
+    logits = np.array([[1e30, 0.0, -1e30], [100.0, 99.0, 0.0]], np.float32)
+    expected = oracles.forward([DenseParams(np.eye(3), np.zeros(3), "softmax")], logits)
+    np.testing.assert_allclose(expected.center[0], [1.0, 0.0, 0.0])
+    assert not expected.overflow[0].any()
+    with np.errstate(over="ignore", invalid="ignore"):
+        shortcut = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)  # no max shift: inf / inf
+    assert expected.violations(shortcut).any()
+
+
+def test_saturated_gradients_are_finite_and_a_nan_gradient_is_rejected():
+    z = np.array([[-1e30, -100.0, 100.0, 1e30]], np.float32)
+    for activation in ("sigmoid", "tanh", "softmax"):
+        gradients = oracles.vjp([DenseParams(np.eye(4), np.zeros(4), activation)], z, np.ones((1, 4)))
+        for expected in [gradients.inputs] + gradients.weights:
+            assert not any(mark.any() for mark in expected.overflow)
+            oracles.assert_within(f"zero gradient of saturated {activation}", np.zeros_like(expected.center), expected)
+            assert expected.violations(np.full_like(expected.center, np.nan)).all()
+
+
+def _float32_vjp(x, kernel, bias, activation, cotangent):
+    """Float32 gradients computed the way TensorFlow does: the slope from the rounded output."""
+    cotangent = np.asarray(cotangent, np.float32)
+    with np.errstate(all="ignore"):
+        y = _float32_dense(x, kernel, bias, activation)
+        if activation == "softmax":
+            upstream = y * (cotangent - np.sum(cotangent * y, axis=-1, keepdims=True))
+        else:
+            z = np.asarray(x, np.float32) @ np.asarray(kernel, np.float32) + np.asarray(bias, np.float32)
+            slope = {"linear": np.float32(1), "relu": (z > 0).astype(np.float32), "sigmoid": y * (np.float32(1) - y),
+                     "tanh": np.float32(1) - y * y}[activation]
+            upstream = (cotangent * slope).astype(np.float32)
+        return upstream @ np.asarray(kernel, np.float32).T, np.asarray(x, np.float32).T @ upstream, upstream.sum(axis=0, dtype=np.float32)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(case=strategies.dense_cases(2, 2, scales=st.sampled_from((1.0,) + strategies.EXTREME_SCALES)),
+       order=st.sampled_from(SUMMATION_ORDERS), data=st.data())
+def test_bounds_contain_float32_computations_at_every_magnitude(case, order, data):
+    with np.errstate(all="ignore"):
+        actual = _float32_dense(case.x, case.kernel, case.bias, case.activation, order)
+    expected = oracles.forward([DenseParams(case.kernel, case.bias, case.activation)], case.x)
+    oracles.assert_within(f"float32 {case.activation}, {order} summation", actual, expected)
+    assert np.all(np.isfinite(expected.center)) and np.all(np.isfinite(expected.radius))
+    cotangent = data.draw(strategies.cotangents(case.x.shape[:-1] + (case.units,)), label="cotangent")
+    gradients = oracles.vjp([DenseParams(case.kernel, case.bias, case.activation)], case.x, cotangent)
+    for what, value, bound in zip(("input", "kernel", "bias"), _float32_vjp(case.x, case.kernel, case.bias, case.activation, cotangent),
+                                  [gradients.inputs] + gradients.weights):
+        oracles.assert_within(f"float32 {case.activation} gradient w.r.t. {what}", value, bound)
+
+
+def _never_overflows(params, x):
+    gradients = oracles.vjp(params, x, np.ones(x.shape[:-1] + (params[-1].kernel.shape[1],)))
+    for expected in [oracles.forward(params, x), gradients.inputs] + gradients.weights:
+        assert not any(mark.any() for mark in expected.overflow)
+
+
+# The large strata of the ordinary contracts (whose comparisons of two outputs assume finite values)
+# must stay where inf or NaN is always a bug: checked at the largest scale and the largest shapes.
+@settings(max_examples=60, deadline=None, database=None)
+@given(case=strategies.dense_cases(4, 4, scales=st.just(max(strategies.LARGE_SCALES))))
+def test_large_stratum_of_layer_draws_never_overflows(case):
+    _never_overflows([DenseParams(case.kernel, case.bias, case.activation)], case.x)
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(case=strategies.stack_cases(depth=st.just(3), min_rank=3, scales=st.just(max(strategies.STACK_LARGE_SCALES))))
+def test_large_stratum_of_stack_draws_never_overflows(case):
+    _never_overflows([DenseParams(k, b, a) for _, a, k, b in case.layers], case.x)
+
+
+def test_oracle_never_raises_at_float32_extremes():
+    x = np.full((3, 4), FLOAT32_MAX)
+    x[1] *= -1
+    layers = [DenseParams(np.ones((4, 4)), np.ones(4), "relu"), DenseParams(-np.ones((4, 2)), np.zeros(2), "softmax")]
+    expected = oracles.forward(layers, x)
+    gradients = oracles.vjp(layers, x, np.ones((3, 2)))
+    for value in [expected, gradients.inputs] + gradients.weights:
+        assert np.all(np.isfinite(value.center)) and np.all(np.isfinite(value.radius))
+
+
+# -- Initial weights -----------------------------------------------------------------------------
+
+
+def _ks_distance(sample, cdf):
+    sample = np.sort(sample.ravel())
+    n, expected = sample.size, cdf(sample)
+    return max(np.max(np.arange(1, n + 1) / n - expected), np.max(expected - np.arange(n) / n))
+
+
+@pytest.mark.parametrize(
+    "name, params, draw",
+    [
+        ("glorot_uniform", {}, lambda rng, shape: rng.uniform(-np.sqrt(6 / sum(shape)), np.sqrt(6 / sum(shape)), shape)),
+        ("he_uniform", {}, lambda rng, shape: rng.uniform(-np.sqrt(6 / shape[0]), np.sqrt(6 / shape[0]), shape)),
+        ("random_normal", {"mean": 0.5, "stddev": 0.2}, lambda rng, shape: rng.normal(0.5, 0.2, shape)),
+        ("variance_scaling", {"scale": 3.0, "mode": "fan_out", "distribution": "untruncated_normal"},
+         lambda rng, shape: rng.normal(0, np.sqrt(3 / shape[1]), shape)),
+        ("random_uniform", {"minval": -0.3, "maxval": 0.1}, lambda rng, shape: rng.uniform(-0.3, 0.1, shape)),
+    ],
+)
+def test_initial_distribution_matches_samples_of_that_law(name, params, draw):
+    shape = (96, 48)
+    law = oracles.initial_distribution(name, shape, **params)
+    assert _ks_distance(draw(np.random.default_rng(0), shape), law.cdf) < 0.03
+    assert _ks_distance(draw(np.random.default_rng(0), shape) * 1.5, law.cdf) > 0.06
+
+
+def test_truncated_normal_laws_stop_at_two_stddev_of_the_untruncated_normal():
+    shape = (96, 48)
+    stddev = np.sqrt(2 / 96) / oracles.TRUNCATED_UNIT_STDDEV  # he_normal: fan_in, then the truncation correction
+    law = oracles.initial_distribution("he_normal", shape)
+    np.testing.assert_allclose(law.cdf(np.array([-2 * stddev, 0.0, 2 * stddev])), [0.0, 0.5, 1.0], atol=1e-12)
+    assert 0 < law.cdf(np.array([-1.9 * stddev]))[0] < 0.01
+
+
+def test_fans_follow_keras_compute_fans():
+    assert oracles.fans((96, 48)) == (96, 48)
+    assert oracles.fans((3, 3, 4, 8)) == (36, 72)  # a convolution kernel: receptive field 9
+    assert oracles.fans((5,)) == (5, 5)
+    assert oracles.initial_distribution("ones", (2, 2)).constant == 1.0
+    with pytest.raises(ValueError, match="initializer name must be one of"):
+        oracles.initial_distribution("orthogonal", (2, 2))

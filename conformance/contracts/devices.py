@@ -21,6 +21,7 @@ REFERENCE_DEVICE = "CPU:0"
     "column in the matrix could pass without a GPU ever being used.",
     given={"case": strategies.dense_cases(2, 3)},
     per_device=True,
+    examples=[dict(case=strategies.example_case((2, 3), 3, "relu"))],
 )
 def check_placement(impl, case):
     """Read the device of the output tensor and of every weight variable."""
@@ -48,6 +49,10 @@ def _not_reference_device(impl, device):
     given={"case": strategies.dense_cases(2, 4)},
     per_device=True,
     requires=_not_reference_device,
+    examples=[
+        dict(case=strategies.example_case((2, 2, 3), 3, "softmax")),
+        dict(case=strategies.example_case((1, 3), 2, "sigmoid", scale=1e30)),
+    ],
 )
 def check_agrees_with_cpu(impl, case):
     """Compute on this device and on CPU:0 with the same weights; each must lie in the other's bound."""

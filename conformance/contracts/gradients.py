@@ -14,10 +14,25 @@ AREA = "gradients"
 
 
 @st.composite
-def _vjp_cases(draw, dtype=np.float32, activation=strategies.activations):
-    case = draw(strategies.dense_cases(2, 4, activation=activation, dtype=dtype))
-    cotangent = draw(strategies.cotangents(case.x.shape[:-1] + (case.units,)), label="cotangent")
+def _vjp_cases(draw, dtype=np.float32, activation=strategies.activations, scales=strategies.input_scales):
+    case = draw(strategies.dense_cases(2, 4, activation=activation, dtype=dtype, scales=scales))
+    cotangent = draw(strategies.cotangents(case.output_shape), label="cotangent")
     return case, cotangent
+
+
+def _pinned(*cases):
+    return [dict(example=(case, strategies.example_cotangent(case.output_shape))) for case in cases]
+
+
+# Rank 3 with units == input_dim (a transposed gradient still has the right shape), rank 4 with a
+# batch of one, saturated sigmoid and softmax (slopes near 0), and the ReLU kink.
+_VJP_EXAMPLES = _pinned(
+    strategies.example_case((2, 2, 3), 3, "tanh"),
+    strategies.example_case((1, 2, 1, 3), 2, "linear"),
+    strategies.example_case((3, 2), 2, "sigmoid", scale=1e30),
+    strategies.example_case((2, 3), 3, "softmax", scale=1e2),
+    strategies.kink_case(),
+)
 
 
 def _gradients(impl, case, cotangent):
@@ -47,6 +62,7 @@ _RATIONALE = (
     rationale=_RATIONALE,
     given={"example": _vjp_cases()},
     per_device=True,
+    examples=_VJP_EXAMPLES,
 )
 def check_grad_kernel(impl, example):
     """Tape gradient w.r.t. trainable_weights[0] against the oracle, for a drawn upstream gradient g."""
@@ -63,6 +79,7 @@ def check_grad_kernel(impl, example):
     rationale=_RATIONALE,
     given={"example": _vjp_cases()},
     per_device=True,
+    examples=_VJP_EXAMPLES,
 )
 def check_grad_bias(impl, example):
     """Tape gradient w.r.t. trainable_weights[1] against the oracle."""
@@ -79,6 +96,7 @@ def check_grad_bias(impl, example):
     rationale=_RATIONALE + " The input gradient is what earlier layers of a stack receive.",
     given={"example": _vjp_cases()},
     per_device=True,
+    examples=_VJP_EXAMPLES,
 )
 def check_grad_input(impl, example):
     """Tape gradient w.r.t. the (watched) input tensor against the oracle."""
@@ -95,6 +113,7 @@ def check_grad_input(impl, example):
     "never trained, and optimizers skip it without a word.",
     given={"example": _vjp_cases()},
     per_device=True,
+    examples=_VJP_EXAMPLES,
 )
 def check_every_trainable_weight(impl, example):
     """Ask for gradients w.r.t. all trainable_weights; none may be None or differently shaped."""
@@ -116,6 +135,7 @@ def check_every_trainable_weight(impl, example):
     rationale="Freezing is how transfer learning keeps pretrained weights; a frozen layer that still "
     "exposes trainable weights is updated by fit.",
     given={"shape": strategies.input_shapes(2, 3), "units": strategies.units},
+    examples=[dict(shape=(2, 3), units=3), dict(shape=(1, 2, 3), units=1)],
 )
 def check_frozen_layer(impl, shape, units):
     """Build, freeze, read trainable_weights and non_trainable_weights, unfreeze, read again."""
@@ -155,9 +175,14 @@ def _requires_precise_float64(impl, device):
     statement="In float64, tape gradients agree with central finite differences of the layer's own forward pass.",
     rationale="The analytic check compares with the textbook formula; this one checks that the backward "
     "pass differentiates the forward pass the layer actually computes (custom gradients, fused ops).",
-    given={"example": _vjp_cases(dtype=np.float64), "direction_seed": st.integers(0, 2**16)},
+    # Small inputs only: one finite-difference step for inputs and weights alike needs them on one scale.
+    given={"example": _vjp_cases(dtype=np.float64, scales=strategies.SMALL), "direction_seed": st.integers(0, 2**16)},
     per_device=True,
     requires=_requires_precise_float64,
+    examples=[
+        dict(example=(case.astype(np.float64), strategies.example_cotangent(case.output_shape).astype(np.float64)), direction_seed=0)
+        for case in (strategies.example_case((2, 3), 3, "tanh"), strategies.example_case((1, 2, 2), 2, "softmax"))
+    ],
 )
 def check_finite_difference(impl, example, direction_seed):
     """For 3 random unit directions v over (x, kernel, bias): (L(p + h v) - L(p - h v)) / 2h against <grad, v>,
@@ -192,3 +217,28 @@ def check_finite_difference(impl, example, direction_seed):
             abs(numeric - analytic) <= tolerance,
             f"directional derivative: finite differences {numeric!r}, tape {analytic!r} (tolerance {tolerance:.2g})",
         )
+
+
+@contract(
+    "GRAD-SATURATION",
+    area=AREA,
+    level=MUST,
+    statement="For finite inputs of any magnitude up to float32's largest, the gradients with respect to the "
+    "input, kernel and bias are finite wherever the exact gradient is representable, and equal it within the float32 error bound.",
+    rationale="A saturated unit has a vanishing but finite gradient; a backward pass written as "
+    "exp(-z) / (1 + exp(-z))^2 or through an overflowing intermediate returns NaN there, and one NaN "
+    "gradient turns every weight into NaN at the next optimizer step.",
+    given={"example": _vjp_cases(scales=st.sampled_from(strategies.EXTREME_SCALES))},
+    per_device=True,
+    examples=_pinned(*(strategies.saturation_case(activation) for activation in strategies.ACTIVATIONS)),
+)
+def check_saturation_gradients(impl, example):
+    """Tape gradients w.r.t. the input, kernel and bias at inputs scaled up to 3e38 against the oracle,
+    which says where float32 may overflow (only there is +-inf or NaN right)."""
+    case, _ = example
+    grad_x, grad_weights, expected = _gradients(impl, *example)
+    require(len(grad_weights) == 2, f"{len(grad_weights)} trainable weights, expected [kernel, bias]")
+    where = f"of {case.activation} dense layer at inputs up to {float(np.max(np.abs(case.x))):.3g}"
+    oracles.assert_within(f"gradient w.r.t. input {where}", _present("input", grad_x), expected.inputs)
+    oracles.assert_within(f"gradient w.r.t. kernel {where}", _present("kernel", grad_weights[0]), expected.weights[0])
+    oracles.assert_within(f"gradient w.r.t. bias {where}", _present("bias", grad_weights[1]), expected.weights[1])

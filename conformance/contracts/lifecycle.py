@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance import strategies
+from conformance import oracles, strategies
 from conformance.contracts._setup import kernel_and_bias, require
 from conformance.registry import MUST, SHOULD, NotApplicable, contract
 
@@ -36,6 +37,7 @@ def _counting_class(impl, log):
     "that creates weights in __init__ cannot adapt to the data it is first called on.",
     given={"units": strategies.units},
     rests_on=(),
+    examples=[dict(units=1), dict(units=3)],
 )
 def check_unbuilt_at_init(impl, units):
     """Construct the layer and read `built`, `weights` and `trainable_weights`."""
@@ -58,6 +60,8 @@ def check_unbuilt_at_init(impl, units):
         "later": st.lists(strategies.input_shapes(2, 4), min_size=1, max_size=3),
         "units": strategies.units,
     },
+    # Later calls with another batch size, a higher rank, and a batch of one.
+    examples=[dict(first=(2, 3), later=[(5, 3), (2, 4, 3), (1, 3)], units=3), dict(first=(1, 2, 2), later=[(3, 2)], units=1)],
 )
 def check_build_once(impl, first, later, units):
     """Call a build-counting subclass on the first shape, then on later shapes with the same last dimension."""
@@ -86,6 +90,7 @@ def check_build_once(impl, first, later, units):
     "must agree or a model behaves differently depending on how it was first used.",
     given={"shape": strategies.input_shapes(2, 4), "units": strategies.units},
     rests_on=(),
+    examples=[dict(shape=(2, 3), units=3), dict(shape=(1, 2, 2, 3), units=2)],
 )
 def check_explicit_build(impl, shape, units):
     """Build one layer with build((None,) + shape[1:]) and one by calling it; compare weight shapes and outputs."""
@@ -110,6 +115,8 @@ def check_explicit_build(impl, shape, units):
     rationale="get_weights/set_weights, checkpoints and the book's manual training loops all rely on this "
     "order and these shapes; a transposed kernel still runs when input_dim == units and hides the bug.",
     given={"shape": strategies.input_shapes(2, 4), "units": strategies.units},
+    # units != input_dim, or a transposed kernel has the same shape.
+    examples=[dict(shape=(2, 3), units=2), dict(shape=(1, 2, 4), units=5)],
 )
 def check_weight_layout(impl, shape, units):
     """Build with the full input shape (what a first call passes) and read weights, trainable_weights
@@ -148,6 +155,7 @@ _changed_dims = {
     "units": strategies.units,
     "delta": st.integers(1, 3),
 }
+_CHANGED_DIM_EXAMPLES = [dict(shape=(2, 3), units=3, delta=1), dict(shape=(1, 2, 2), units=1, delta=2)]
 
 
 @contract(
@@ -158,6 +166,7 @@ _changed_dims = {
     rationale="Silently accepting (or silently rebuilding for) a new feature size hides data-pipeline bugs "
     "and throws away trained weights.",
     given=_changed_dims,
+    examples=_CHANGED_DIM_EXAMPLES,
 )
 def check_reject_changed_dim(impl, shape, units, delta):
     """Build on `shape`, call with the last dimension grown by `delta`; expect an exception and equal weights."""
@@ -173,6 +182,7 @@ def check_reject_changed_dim(impl, shape, units, delta):
     rationale="Keras's own Dense checks its input_spec and raises ValueError; a layer without a spec fails "
     "later inside the matmul with a backend-specific error that names no layer.",
     given=_changed_dims,
+    examples=_CHANGED_DIM_EXAMPLES,
 )
 def check_reject_changed_dim_valueerror(impl, shape, units, delta):
     """As LAYER-REJECT-CHANGED-DIM, and the exception must be a ValueError."""
@@ -186,56 +196,75 @@ def check_reject_changed_dim_valueerror(impl, shape, units, delta):
 # --- initial values -------------------------------------------------------------------------------
 
 FALSE_ALARM_RATE = 1e-6  # per check; the DKW inequality makes this an upper bound, not an estimate
-INIT_SAMPLE_SHAPE = (64, 64)  # 4096 kernel entries: detects a 2x scale error with certainty
+# (input_dim, units): 4608 kernel entries detect a sqrt(2) scale error with certainty, and unequal
+# fans tell fan_in from fan_out.
+INIT_SAMPLE_SHAPE = (96, 48)
+# Parameters Keras's, tf_keras's and the reference's initializer objects keep as attributes.
+INITIALIZER_PARAMETERS = ("mean", "stddev", "minval", "maxval", "value", "scale", "mode", "distribution", "input_axes", "output_axes")
+_ALIASES = {"normal": "random_normal", "uniform": "random_uniform", "zero": "zeros", "one": "ones"}
 
 
-def declared_kernel_distribution(layer):
-    """The CDF the kernel should follow, from ``layer.kernel_initializer`` (the book's random_normal
-    when the layer declares none), or ``None`` when the initializer is not one the kit knows."""
-    initializer = getattr(layer, "kernel_initializer", "random_normal")
-    name = initializer if isinstance(initializer, str) else type(initializer).__name__
-    name = name.lower().replace("_", "")
-    fan_in, fan_out = INIT_SAMPLE_SHAPE
-    if name == "randomnormal":
-        mean = float(getattr(initializer, "mean", 0.0))
-        stddev = float(getattr(initializer, "stddev", 0.05))
-        return f"N({mean}, {stddev}**2)", lambda v: 0.5 * (1 + _erf((v - mean) / (stddev * math.sqrt(2))))
-    if name == "glorotuniform":
-        limit = math.sqrt(6 / (fan_in + fan_out))
-        return f"U(-{limit:.5f}, {limit:.5f})", lambda v: np.clip((v + limit) / (2 * limit), 0, 1)
-    return None
+def declared_kernel_initializer(layer):
+    """``(name, params)`` of the initializer the layer declares in ``kernel_initializer`` (a name, a
+    Keras config dict or an initializer object), ``name`` in ``oracles.INITIALIZERS``; raises
+    NotApplicable when the layer declares none or one the kit does not know."""
+    if not hasattr(layer, "kernel_initializer"):
+        raise NotApplicable(
+            f"{type(layer).__name__} has no kernel_initializer attribute, so the distribution its kernel "
+            "should start from is unknown (Keras's Dense keeps the initializer it was given there)"
+        )
+    declared = layer.kernel_initializer
+    if isinstance(declared, str):
+        name, params = declared, {}
+    elif isinstance(declared, dict) and "class_name" in declared:
+        name, params = declared["class_name"], dict(declared.get("config") or {})
+    else:
+        name = type(declared).__name__
+        params = {key: getattr(declared, key) for key in INITIALIZER_PARAMETERS if hasattr(declared, key)}
+    canonical = _snake_case(name)
+    canonical = _ALIASES.get(canonical, canonical)
+    if canonical not in oracles.INITIALIZERS:
+        raise NotApplicable(f"kernel_initializer {declared!r} is not one of {', '.join(oracles.INITIALIZERS)}")
+    return canonical, params
 
 
-_erf = np.vectorize(math.erf)
+def _snake_case(name):
+    """``GlorotUniform`` and ``glorot_uniform`` both give ``glorot_uniform``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 @contract(
     "LAYER-INIT-KERNEL",
     area=AREA,
     level=MUST,
-    statement="The initial kernel follows the layer's declared initializer (random_normal N(0, 0.05) for "
-    "the book's SimpleDense, glorot_uniform for Keras's Dense).",
+    statement="The initial kernel follows the initializer the layer declares in kernel_initializer, with "
+    "that initializer's parameters and Keras's fan computation (glorot_uniform for Keras's Dense, "
+    "random_normal N(0, 0.05) where a layer declares it).",
     rationale="A wrong initial scale (stddev 1 instead of 0.05, a fan computed from the batch size) trains "
-    "badly or not at all, and no shape check can see it.",
+    "badly or not at all, and no shape check can see it. A layer that declares no initializer is not "
+    "judged against an assumed one.",
 )
 def check_init_kernel(impl):
-    """Kolmogorov-Smirnov distance of 4096 initial kernel entries from the declared CDF, against the
-    Dvoretzky-Kiefer-Wolfowitz bound sqrt(ln(2/alpha) / 2n) at a false-alarm rate alpha = 1e-6."""
+    """Kolmogorov-Smirnov distance of 4608 initial kernel entries from the declared initializer's CDF
+    (a constant initializer: every entry equal), against the Dvoretzky-Kiefer-Wolfowitz bound
+    sqrt(ln(2/alpha) / 2n) at a false-alarm rate alpha = 1e-6."""
     layer = impl.dense(INIT_SAMPLE_SHAPE[1])
     layer.build((1, INIT_SAMPLE_SHAPE[0]))
-    distribution = declared_kernel_distribution(layer)
-    if distribution is None:
-        raise NotApplicable(f"unknown kernel initializer {getattr(layer, 'kernel_initializer', None)!r}")
-    described, cdf = distribution
+    name, params = declared_kernel_initializer(layer)
     kernel, _ = kernel_and_bias(impl, layer)
+    law = oracles.initial_distribution(name, kernel.shape, **params)
+    if law.constant is not None:
+        differing = kernel[kernel != np.float32(law.constant)]
+        require(differing.size == 0, f"initial kernel is not {law.description}: {differing.size} of {kernel.size} entries differ, e.g. {differing[:3]}")
+        return
     sample = np.sort(kernel.astype(np.float64).ravel())
     n = sample.size
-    expected = cdf(sample)
+    expected = law.cdf(sample)
     distance = max(np.max(np.arange(1, n + 1) / n - expected), np.max(expected - np.arange(n) / n))
     bound = math.sqrt(math.log(2 / FALSE_ALARM_RATE) / (2 * n))
     require(
         distance <= bound,
-        f"initial kernel does not follow {described}: KS distance {distance:.4f} > {bound:.4f} "
+        f"initial kernel does not follow {law.description}: KS distance {distance:.4f} > {bound:.4f} "
         f"(sample mean {sample.mean():.4g}, std {sample.std():.4g})",
     )
 
@@ -248,6 +277,7 @@ def check_init_kernel(impl):
     rationale="Both the book's SimpleDense and Keras's Dense start the bias at zero; a random bias shifts "
     "every unit and changes what the first training steps do.",
     given={"shape": strategies.input_shapes(2, 2), "units": strategies.units},
+    examples=[dict(shape=(1, 3), units=4)],
 )
 def check_init_bias_zeros(impl, shape, units):
     """Build the layer and compare its bias with zeros exactly."""
@@ -266,6 +296,7 @@ def check_init_bias_zeros(impl, shape, units):
     rationale="Copying weights between models (and the kit's own differential tests) rely on an exact "
     "round trip; aliasing the caller's arrays lets an unrelated edit change a model.",
     given={"case": strategies.dense_cases(2, 2)},
+    examples=[dict(case=strategies.example_case((2, 3), 3, None))],
 )
 def check_set_get_weights(impl, case):
     """Round-trip drawn weights through set_weights/get_weights, then overwrite the arrays that were set."""

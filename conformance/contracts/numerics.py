@@ -13,6 +13,19 @@ from conformance.registry import MUST, SHOULD, contract
 AREA = "numerics"
 
 
+def _forward_examples(activation):
+    """Rank 2 with units == input_dim (a transposed kernel shows), rank 4 with a batch of one,
+    saturating magnitudes, and for relu the kink."""
+    cases = [
+        strategies.example_case((2, 3), 3, activation),
+        strategies.example_case((1, 2, 2, 3), 2, activation),
+        strategies.example_case((3, 2), 4, activation, scale=1e30),
+    ]
+    if activation == "relu":
+        cases.append(strategies.kink_case())
+    return [dict(case=case) for case in cases]
+
+
 def _forward_contract(activation):
     @contract(
         f"DENSE-FORWARD-{activation.upper()}",
@@ -24,6 +37,7 @@ def _forward_contract(activation):
         "the wrong axis gives plausible-looking numbers that no shape check catches.",
         given={"case": strategies.dense_cases(2, 4, activation=st.just(activation))},
         per_device=True,
+        examples=_forward_examples(activation),
     )
     def check(impl, case):
         """Load drawn weights, call on the drawn input, compare each entry with the float64 oracle
@@ -41,6 +55,35 @@ for _activation in strategies.ACTIVATIONS:
 
 
 @contract(
+    "DENSE-SATURATION",
+    area=AREA,
+    level=MUST,
+    statement="For finite inputs of any magnitude up to float32's largest, the output is finite and "
+    "saturates as the exact function does (sigmoid to 0 and 1, tanh to -1 and 1, softmax to a one-hot "
+    "row, never NaN); linear and relu give the pre-activation itself, +-inf only where it exceeds float32's range.",
+    rationale="Large pre-activations are routine (unnormalised features, exploding logits early in training); "
+    "an activation written as exp(z) / (1 + exp(z)), a softmax without the max shift or a float16 "
+    "intermediate returns NaN or inf there and poisons every later step, while small inputs look right.",
+    given={"case": strategies.dense_cases(2, 3, scales=st.sampled_from(strategies.EXTREME_SCALES))},
+    per_device=True,
+    examples=[
+        dict(case=make(activation))
+        for activation in strategies.ACTIVATIONS
+        for make in (strategies.saturation_case, strategies.overflow_case)
+        if not (activation == "softmax" and make is strategies.overflow_case)  # an inf logit makes softmax NaN anywhere
+    ],
+)
+def check_saturation(impl, case):
+    """Load drawn weights, call on inputs scaled up to 3e38, compare with the float64 oracle, which
+    says where float32 may overflow (only there is +-inf or NaN right) and bounds saturated values exactly."""
+    layer = loaded_dense(impl, case)
+    _, output = impl.call(layer, case.x)
+    expected = oracles.forward([params_of(impl, layer, case.activation)], case.x)
+    largest = float(np.max(np.abs(case.x.astype(np.float64) @ case.kernel + case.bias)))
+    oracles.assert_within(f"output of {case.activation} dense layer at |pre-activation| up to {largest:.3g}", output, expected)
+
+
+@contract(
     "DENSE-BATCH-INDEPENDENCE",
     area=AREA,
     level=MUST,
@@ -50,6 +93,10 @@ for _activation in strategies.ACTIVATIONS:
     "predictions depend on what else is in the batch.",
     given={"case": strategies.dense_cases(2, 4), "order_seed": st.integers(0, 2**16)},
     per_device=True,
+    examples=[
+        dict(case=strategies.example_case((4, 3), 2, "softmax"), order_seed=1),
+        dict(case=strategies.example_case((3, 2, 3), 3, "tanh", scale=1e30), order_seed=2),
+    ],
 )
 def check_batch_independence(impl, case, order_seed):
     """Compare layer(x[rows]) with layer(x)[rows] within the float32 error bound, for a permutation of
@@ -75,8 +122,12 @@ def check_batch_independence(impl, case, order_seed):
     statement="Float inputs of any width come out in the layer's compute dtype (float32 by default).",
     rationale="Keras autocasts float inputs; a float64 batch leaking through doubles memory and silently "
     "changes the dtype of everything downstream.",
-    given={"case": strategies.dense_cases(2, 3, with_weights=False), "dtype": st.sampled_from(("float16", "float64"))},
+    given={
+        "case": strategies.dense_cases(2, 3, with_weights=False, scales=strategies.SMALL),  # float16 overflows past 65504
+        "dtype": st.sampled_from(("float16", "float64")),
+    },
     per_device=True,
+    examples=[dict(case=strategies.example_case((2, 3), 2, "relu"), dtype=dtype) for dtype in ("float16", "float64")],
 )
 def check_output_dtype(impl, case, dtype):
     """Call a float32 layer with a float16 or float64 input and read the output dtype."""
@@ -94,6 +145,7 @@ def check_output_dtype(impl, case, dtype):
     rationale="Keras accepts activation names everywhere; a layer that only takes callables breaks "
     "configs and models written for Keras.",
     given={"case": strategies.dense_cases(2, 3)},
+    examples=[dict(case=strategies.example_case((2, 3), 3, activation)) for activation in ("relu", "softmax")],
 )
 def check_activation_by_name(impl, case):
     """Build one layer with activation=<name> and one with the callable; load the same weights; compare."""
@@ -115,9 +167,10 @@ def check_activation_by_name(impl, case):
     "within the float64 error bound.",
     rationale="float64 is what gradient checks and scientific users rely on; a layer that stores float64 "
     "weights but multiplies in float32 returns float64 tensors with float32 accuracy, silently.",
-    given={"case": strategies.dense_cases(2, 3, dtype=np.float64)},
+    given={"case": strategies.dense_cases(2, 3, dtype=np.float64, scales=strategies.SMALL)},  # digits, not range
     per_device=True,
     requires=requires_float64,
+    examples=[dict(case=strategies.example_case((2, 3), 3, "sigmoid").astype(np.float64))],
 )
 def check_float64_precision(impl, case):
     """Load float64 weights, call on a float64 input, compare with the oracle's float64 bound."""

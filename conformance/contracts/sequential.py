@@ -11,6 +11,14 @@ from conformance.registry import MUST, contract
 
 AREA = "sequential"
 
+# Equal widths (a reversed or skipped layer still runs and only the values show it), widths that
+# change (3 -> 2 -> 4) on a rank-3 input, and a large input through relu and sigmoid.
+_STACK_EXAMPLES = (
+    strategies.example_stack((2, 3), [(3, "tanh"), (3, "linear"), (3, "relu")]),
+    strategies.example_stack((2, 2, 3), [(2, "relu"), (4, "softmax")]),
+    strategies.example_stack((1, 3), [(2, "relu"), (2, "sigmoid")], scale=1e30),
+)
+
 
 @contract(
     "SEQ-UNBUILT-UNTIL-USED",
@@ -22,6 +30,7 @@ AREA = "sequential"
     "declared before its data is known, which is the book's whole workflow.",
     given={"shape": strategies.input_shapes(2, 2), "units": st.lists(strategies.units, min_size=1, max_size=3),
            "how": st.sampled_from(("call", "build"))},
+    examples=[dict(shape=(2, 3), units=[2, 3], how=how) for how in ("call", "build")],
 )
 def check_unbuilt_until_used(impl, shape, units, how):
     """Construct, compile with sgd/mse, read built; then call on zeros or build(shape) and read built again."""
@@ -45,6 +54,7 @@ def check_unbuilt_until_used(impl, shape, units, how):
     statement="model.layers lists the given layers in order, whether passed as a list or with add().",
     rationale="Code that inspects or freezes model.layers[i] relies on this order.",
     given={"units": st.lists(strategies.units, min_size=1, max_size=4)},
+    examples=[dict(units=[1, 2, 3]), dict(units=[2, 2])],
 )
 def check_layers_in_order(impl, units):
     """Compare model.layers with the layers given, by identity, for Sequential(list) and for add()."""
@@ -65,6 +75,7 @@ def check_layers_in_order(impl, units):
     statement="model.weights is the concatenation of the layers' weights, layer by layer, the same objects.",
     rationale="get_weights/set_weights on a model and checkpoint loading assume this order.",
     given={"case": strategies.stack_cases()},
+    examples=[dict(case=case) for case in _STACK_EXAMPLES],
 )
 def check_weights_in_layer_order(impl, case):
     """Build the stack and compare model.weights with [w for layer in layers for w in layer.weights] by identity."""
@@ -85,6 +96,7 @@ def check_weights_in_layer_order(impl, case):
     "whenever widths match.",
     given={"case": strategies.stack_cases()},
     per_device=True,
+    examples=[dict(case=case) for case in _STACK_EXAMPLES],
 )
 def check_forward_composition(impl, case):
     """Compare model(x) with the float64 oracle of the layer chain, within the propagated error bound."""
@@ -109,6 +121,10 @@ def _stack_vjp_cases(draw):
     "weights shared by mistake).",
     given={"example": _stack_vjp_cases()},
     per_device=True,
+    examples=[
+        dict(example=(case, strategies.example_cotangent(case.x.shape[:-1] + (case.layers[-1][0],))))
+        for case in _STACK_EXAMPLES
+    ],
 )
 def check_grad_chain_rule(impl, example):
     """Tape gradients of sum(model(x) * g) w.r.t. x and model.trainable_weights against the oracle chain."""

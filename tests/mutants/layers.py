@@ -81,10 +81,11 @@ class AcceptsChangedLastDimension(SimpleDense):
 
 
 class InitializerScaleOne(SimpleDense):
-    """Draws the kernel from N(0, 1) instead of random_normal's N(0, 0.05)."""
+    """Declares kernel_initializer='random_normal' but draws the kernel from N(0, 1), not N(0, 0.05)."""
 
     targets = "LAYER-INIT-KERNEL"
     symptom = "initial kernel does not follow N(0.0, 0.05**2)"
+    kernel_initializer = "random_normal"
 
     def build(self, input_shape):
         initializer = keras.initializers.RandomNormal(stddev=1.0)
@@ -231,6 +232,96 @@ class OutputFloat64(SimpleDense):
 
     def call(self, inputs):
         return ops.cast(super().call(inputs), "float64")
+
+
+# --- large magnitudes: shortcuts that are right for small inputs only ----------------------------
+
+
+class _ActivationShortcut(SimpleDense):
+    """SimpleDense whose activation ``shortcut`` replaces the framework's one of the same name."""
+
+    replaces = None
+
+    def call(self, inputs):
+        y = tf.matmul(inputs, self.W) + self.b
+        if self.activation is getattr(keras.activations, self.replaces):
+            return self.shortcut(y)
+        return y if self.activation is None else self.activation(y)
+
+
+class SigmoidAsExpRatio(_ActivationShortcut):
+    """sigmoid(z) = exp(z) / (1 + exp(z)): inf / inf = NaN once z > 88.7."""
+
+    targets = "DENSE-SATURATION"
+    symptom = "NaN or inf"
+    replaces = "sigmoid"
+
+    def shortcut(self, z):
+        return ops.exp(z) / (1 + ops.exp(z))
+
+
+class SoftmaxWithoutMaxShift(_ActivationShortcut):
+    """softmax(z) = exp(z) / sum(exp(z)) without subtracting the row maximum: NaN once a logit > 88.7."""
+
+    targets = "DENSE-SATURATION"
+    symptom = "NaN or inf"
+    replaces = "softmax"
+
+    def shortcut(self, z):
+        return ops.exp(z) / ops.sum(ops.exp(z), axis=-1, keepdims=True)
+
+
+class TanhViaExp(_ActivationShortcut):
+    """tanh(z) = (exp(2z) - 1) / (exp(2z) + 1): inf / inf = NaN once z > 44.4."""
+
+    targets = "DENSE-SATURATION"
+    symptom = "NaN or inf"
+    replaces = "tanh"
+
+    def shortcut(self, z):
+        return (ops.exp(2 * z) - 1) / (ops.exp(2 * z) + 1)
+
+
+class PreActivationClipped(SimpleDense):
+    """Clips the pre-activation to [-1e4, 1e4] "to avoid overflow": linear and relu stop growing there."""
+
+    targets = "DENSE-SATURATION"
+    symptom = "outside the float error bound"
+
+    def call(self, inputs):
+        y = ops.clip(tf.matmul(inputs, self.W) + self.b, -1e4, 1e4)
+        return y if self.activation is None else self.activation(y)
+
+
+class PreActivationThroughFloat16(SimpleDense):
+    """Rounds the pre-activation through float16 (a mixed-precision slip): inf beyond 65504."""
+
+    targets = "DENSE-SATURATION"
+    symptom = "NaN or inf"
+
+    def call(self, inputs):
+        y = ops.cast(ops.cast(tf.matmul(inputs, self.W) + self.b, "float16"), "float32")
+        return y if self.activation is None else self.activation(y)
+
+
+class SigmoidGradientViaExp(SimpleDense):
+    """Custom sigmoid gradient exp(-z) / (1 + exp(-z))^2: inf / inf = NaN once z < -88.7, where the
+    true gradient is a finite 0."""
+
+    targets = "GRAD-SATURATION"
+    symptom = "NaN or inf"
+
+    def call(self, inputs):
+        y = tf.matmul(inputs, self.W) + self.b
+        if self.activation is not keras.activations.sigmoid:
+            return y if self.activation is None else self.activation(y)
+
+        @tf.custom_gradient
+        def sigmoid(z):
+            e = tf.exp(-z)
+            return tf.sigmoid(z), lambda upstream: upstream * e / (1 + e) ** 2
+
+        return sigmoid(y)
 
 
 # --- gradients ---------------------------------------------------------------------------------
@@ -431,6 +522,12 @@ LAYER_MUTANTS = [
     ActivationInFloat16,
     SubtractsBatchMean,
     OutputFloat64,
+    SigmoidAsExpRatio,
+    SoftmaxWithoutMaxShift,
+    TanhViaExp,
+    PreActivationClipped,
+    PreActivationThroughFloat16,
+    SigmoidGradientViaExp,
     BiasGradientStopped,
     KernelGradientAveraged,
     ActivationDerivativeDropped,
