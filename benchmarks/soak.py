@@ -39,9 +39,11 @@ def soak(impls, seeds, profile, thorough, timeout):
     runs, problems = [], []
     for seed in seeds:
         for name, impl in loaded.items():
-            for run_profile, contracts in ((profile, everything), ("thorough", delicate)):
+            # The thorough pass runs on the first device only: the other CPU devices take the same code path,
+            # and the device contracts are in the default-profile pass.
+            for run_profile, contracts, devices in ((profile, everything, None), ("thorough", delicate, runner.device_matrix(impl)[:1])):
                 started = time.perf_counter()
-                results = runner.run(impl, contracts, profile=run_profile, seed=seed, timeout=timeout)
+                results = runner.run(impl, contracts, profile=run_profile, seed=seed, timeout=timeout, devices=devices)
                 tally = outcomes.counts(results)
                 must_wrong = [r for r in results if r.level == outcomes.MUST and r.status in WRONG]
                 errors = [r for r in results if r.status in (outcomes.ERROR, outcomes.TIMEOUT)]
