@@ -138,11 +138,12 @@ def test_a_module_that_blows_up_on_import_is_a_usage_error(source, message, tmp_
         assert message in err and "Traceback" not in err
 
 
-def test_a_partial_as_layer_runs_and_is_named(capsys):
-    argv = ["run", "--impl", "keras", "--layer", "tests.unruly:PartialSimpleDense", "--contracts", "DENSE-SHAPE-2D",
+def test_a_partial_as_layer_runs_every_lifecycle_contract_and_is_named(capsys):
+    argv = ["run", "--impl", "keras", "--layer", "tests.unruly:PartialSimpleDense", "--contracts", "lifecycle", "DENSE-SHAPE-2D",
             "--profile", "quick", "--seed", "1"]
     assert main(argv) == 0
-    assert "keras+partial(SimpleDense)" not in capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "KIT ERROR" not in out and "on keras+partial(SimpleDense)" in out
 
 
 def test_a_layer_whose_build_raises_gives_one_failure_and_blocked_cells(tmp_path, capsys):

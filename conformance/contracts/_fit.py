@@ -25,7 +25,7 @@ def linear_model(impl, case, activation=None):
 
 def optimizer(impl, name, learning_rate, **hyperparameters):
     """A fresh optimizer object of ``impl`` for ``name`` (``sgd``, ``rmsprop``, ``adam``)."""
-    return getattr(impl.module.optimizers, OPTIMIZER_CLASSES[name])(learning_rate=learning_rate, **hyperparameters)
+    return impl.optimizer(OPTIMIZER_CLASSES[name], learning_rate=learning_rate, **hyperparameters)
 
 
 def optimizer_rule(name, learning_rate, **hyperparameters):

@@ -59,9 +59,9 @@ def check_accepts_objects(impl, case, optimizer, loss):
     """compile with optimizers.X(learning_rate), losses.Y() and metrics.MeanAbsoluteError(); fit; check
     model.optimizer is the given object and the History has loss and mean_absolute_error."""
     model = linear_model(impl, case)
-    optimizer_object = getattr(impl.module.optimizers, OPTIMIZER_CLASSES[optimizer])(learning_rate=case.learning_rate)
-    loss_object = getattr(impl.module.losses, LOSS_CLASSES[loss])()
-    metric = impl.module.metrics.MeanAbsoluteError(name="mean_absolute_error")
+    optimizer_object = impl.optimizer(OPTIMIZER_CLASSES[optimizer], learning_rate=case.learning_rate)
+    loss_object = impl.loss(LOSS_CLASSES[loss])
+    metric = impl.metric("MeanAbsoluteError", name="mean_absolute_error")
     model.compile(optimizer=optimizer_object, loss=loss_object, metrics=[metric])
     history = fit(model, case.x, case.y, batch_size=case.batch_size, epochs=1)
     require(model.optimizer is optimizer_object, "model.optimizer is not the optimizer object passed to compile")

@@ -133,7 +133,7 @@ def check_output_dtype(impl, case, dtype):
     """Call a float32 layer with a float16 or float64 input and read the output dtype."""
     layer = impl.dense(case.units, case.activation)
     output, _ = impl.call(layer, case.x.astype(dtype))
-    got = impl.backend.dtype_name(output)
+    got = impl.dtype_name(output)
     require(got == "float32", f"a {dtype} input gave a {got} output, expected float32")
 
 

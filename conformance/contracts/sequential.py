@@ -39,7 +39,7 @@ def check_unbuilt_until_used(impl, shape, units, how):
     model.compile(optimizer="sgd", loss="mse")
     require(model.built is False, "compile() built the model")
     if how == "call":
-        model(impl.backend.tensor(np.zeros(shape, np.float32)))
+        model(impl.tensor(np.zeros(shape, np.float32)))
     else:
         model.build(shape)
     require(model.built is True, f"the model is not built after {how}")

@@ -355,7 +355,7 @@ def check_learns_two_clouds(impl, seed):
     x = np.vstack([negatives, positives]).astype(np.float32)
     y = np.vstack([np.zeros((_CLOUD_POINTS, 1)), np.ones((_CLOUD_POINTS, 1))]).astype(np.float32)
     model = impl.sequential([impl.dense(1)])
-    model.compile(optimizer=impl.module.optimizers.SGD(learning_rate=0.1), loss="mse", metrics=["binary_accuracy"])
+    model.compile(optimizer=impl.optimizer("SGD", learning_rate=0.1), loss="mse", metrics=["binary_accuracy"])
     history = fit(model, x, y, batch_size=16, epochs=3)
     losses = history_values(history, "loss", 3)
     accuracy = history_values(history, "binary_accuracy", 3)[-1]

@@ -206,7 +206,7 @@ def check_freq_selects_epochs(impl, example, freq, epochs):
 
 
 def _requires_dropout(impl, device):
-    return None if hasattr(impl.module.layers, "Dropout") else f"{impl.module.__name__}.layers has no Dropout to observe the training flag"
+    return None if impl.has_layer("Dropout") else f"{impl.name}.layers has no Dropout to observe the training flag"
 
 
 @contract(
@@ -223,10 +223,10 @@ def _requires_dropout(impl, device):
 def check_inference_mode(impl, example):
     """Dense + Dropout(0.5) with learning rate 0 (weights stay put): val_loss against the oracle loss without dropout."""
     case, x_val, y_val = example
-    model = impl.sequential([impl.dense(case.units), impl.module.layers.Dropout(0.5)])
+    model = impl.sequential([impl.dense(case.units), impl.layer("Dropout", 0.5)])
     model.build(case.input_shape)
     model.set_weights([case.kernel, case.bias])
-    model.compile(optimizer=impl.module.optimizers.SGD(learning_rate=0.0), loss="mse")
+    model.compile(optimizer=impl.optimizer("SGD", learning_rate=0.0), loss="mse")
     history = fit(model, case.x, case.y, batch_size=case.batch_size, validation_data=(x_val, y_val))
     expected = oracles.batch_loss("mse", y_val, oracles.forward([oracles.DenseParams(case.kernel, case.bias)], x_val))
     oracles.assert_within("val_loss through Dropout(0.5)", history_values(history, "val_loss", 1)[0], expected)
