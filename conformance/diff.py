@@ -16,7 +16,7 @@ import numpy as np
 from hypothesis import given, seed as hypothesis_seed
 
 from conformance import oracles, strategies
-from conformance.contracts._fit import compiled_linear, fit, trace_epochs
+from conformance.fixtures.training import compiled_linear, fit, trace_epochs
 from conformance.runner import hypothesis_settings
 
 # What each probe compares; a probe runs one drawn RegressionCase through both implementations.

@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from conformance import oracles, strategies
-from conformance.contracts._fit import trace_epochs
+from conformance.fixtures.training import trace_epochs
 from conformance.contracts.training import ZERO_GRADIENT
 from conformance.oracles import Interval
 

@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance import strategies
-from conformance.contracts._fit import OPTIMIZER_CLASSES, fit, linear_model
-from conformance.contracts._setup import require
+from conformance.fixtures.training import OPTIMIZER_CLASSES, fit, linear_model
+from conformance.fixtures import require
 from conformance.registry import MUST, contract
 from conformance.strategies import fixed_regression_case
 

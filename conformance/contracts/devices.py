@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from conformance import oracles, strategies
-from conformance.contracts._setup import loaded_dense, params_of, require
+from conformance.fixtures import require
+from conformance.fixtures.layers import loaded_dense, params_of
 from conformance.registry import MUST, contract
 
 AREA = "devices"

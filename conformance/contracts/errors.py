@@ -12,8 +12,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance import strategies
-from conformance.contracts._fit import compiled_linear, fit, linear_model
-from conformance.contracts._setup import require
+from conformance.fixtures.training import compiled_linear, fit, linear_model
+from conformance.fixtures import require
 from conformance.registry import MUST, SHOULD, contract
 from conformance.strategies import fixed_regression_case, fixed_split_case
 

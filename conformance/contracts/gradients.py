@@ -7,7 +7,8 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from conformance import oracles, strategies
-from conformance.contracts._setup import loaded_dense, params_of, require
+from conformance.fixtures import require
+from conformance.fixtures.layers import loaded_dense, params_of
 from conformance.registry import MUST, contract
 
 AREA = "gradients"

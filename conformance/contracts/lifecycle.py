@@ -9,7 +9,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance import oracles, strategies
-from conformance.contracts._setup import kernel_and_bias, require
+from conformance.fixtures import require
+from conformance.fixtures.layers import kernel_and_bias
 from conformance.registry import MUST, SHOULD, NotApplicable, contract
 
 AREA = "lifecycle"

@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance import oracles, strategies
-from conformance.contracts._setup import loaded_stack, require
+from conformance.fixtures import require
+from conformance.fixtures.layers import loaded_stack
 from conformance.registry import MUST, contract
 
 AREA = "sequential"

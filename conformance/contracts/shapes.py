@@ -6,7 +6,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance import oracles, strategies
-from conformance.contracts._setup import assert_same_shape, loaded_dense, params_of, require
+from conformance.fixtures import assert_same_shape, require
+from conformance.fixtures.layers import loaded_dense, params_of
 from conformance.registry import MUST, SHOULD, contract
 
 AREA = "shapes"

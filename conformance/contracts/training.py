@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance import oracles, strategies
-from conformance.contracts._fit import (
+from conformance.fixtures.training import (
     assert_weights_match,
     compiled_linear,
     decode_steps,
@@ -23,7 +23,7 @@ from conformance.contracts._fit import (
     recorder_data,
     trace_epochs,
 )
-from conformance.contracts._setup import require
+from conformance.fixtures import require
 from conformance.registry import MUST, SHOULD, contract
 from conformance.strategies import fixed_regression_case, fixed_split_case
 
@@ -245,7 +245,7 @@ def check_predict_batchwise(impl, case):
                           oracles.forward([oracles.DenseParams(case.kernel, case.bias)], case.x))
 
 
-# -- shuffling (read back with the recorder of _fit.py) -----------------------------------------
+# -- shuffling (read back with the recorder of fixtures/training.py) -----------------------------
 
 _recorder_rows = st.integers(2, 6)
 

@@ -8,7 +8,7 @@ import math
 from hypothesis import strategies as st
 
 from conformance import oracles, strategies
-from conformance.contracts._fit import (
+from conformance.fixtures.training import (
     compiled_linear,
     decode_steps,
     epochs_of,
@@ -20,7 +20,7 @@ from conformance.contracts._fit import (
     same_weights,
     trace_epochs,
 )
-from conformance.contracts._setup import require
+from conformance.fixtures import require
 from conformance.registry import MUST, contract
 from conformance.strategies import fixed_regression_case, fixed_split_case
 
