@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from conformance import adapters, registry, runner  # noqa: E402
+from conformance import adapters, catalog, runner  # noqa: E402
 
 LAYER_AREAS = ["lifecycle", "shapes", "numerics", "gradients", "sequential", "devices"]
 FRAMEWORK_PACKAGES = ("tensorflow", "keras", "tf_keras", "torch", "jax", "jaxlib", "reference")
@@ -82,7 +82,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     impl = adapters.load(args.impl)
-    contracts = registry.select(LAYER_AREAS if args.areas == "layer" else None)
+    contracts = catalog.select(LAYER_AREAS if args.areas == "layer" else None)
     runner.run(impl, contracts, profile="quick", seed=args.seed)  # warm-up: imports, tracing
     print(f"{args.impl}: {len(contracts)} contracts ({args.areas}), devices {runner.device_matrix(impl)}")
     print(f"{'profile':<10}{'wall s':>10}{'framework %':>14}{'kit/framework':>15}{'failed':>8}")

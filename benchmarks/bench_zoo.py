@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")  # WeightsPinnedToCPU0 runs on CPU:1
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from conformance import adapters, registry, runner  # noqa: E402
+from conformance import adapters, catalog, runner  # noqa: E402
 from conformance.adapters.base import Implementation  # noqa: E402
 
 
@@ -30,7 +30,7 @@ def layer_zoo():
     from tests.test_layer_mutants import MUTANTS, implementation_for
 
     for mutant in MUTANTS:
-        contract = registry.get(mutant.targets)
+        contract = catalog.get(mutant.targets)
         device = getattr(mutant, "device", "CPU:0") if contract.per_device else runner.DEFAULT_DEVICE
         yield mutant.__name__, implementation_for(mutant), contract, device
 
@@ -41,7 +41,7 @@ def training_zoo():
 
     backend = adapters.load("reference").backend
     for name, (module, target) in sorted(MUTANTS.items()):
-        contract = registry.get(target)
+        contract = catalog.get(target)
         yield name, Implementation(name, module, backend), contract, "CPU:0" if contract.per_device else runner.DEFAULT_DEVICE
 
 

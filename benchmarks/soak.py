@@ -15,7 +15,6 @@ implementation must pass did not. Not a timed test: it takes tens of minutes on 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ from conformance import adapters, outcomes  # noqa: E402
 
 adapters.prepare_environment()
 
-from conformance import registry, runner  # noqa: E402
+from conformance import catalog, runner  # noqa: E402
 
 DEFAULT_THOROUGH = ["TRAIN-*-MATCHES-ORACLE", "TRAIN-SGD-STEP-EQUALS-TAPE", "TRAIN-SGD-EPOCH-EQUALS-STEPS"]
 WRONG = (outcomes.FAILED, outcomes.ERROR, outcomes.TIMEOUT)
@@ -35,7 +34,7 @@ WRONG = (outcomes.FAILED, outcomes.ERROR, outcomes.TIMEOUT)
 def soak(impls, seeds, profile, thorough, timeout):
     """``{"runs": [...], "problems": [...]}``: one run per (seed, implementation, profile)."""
     loaded = {name: adapters.load(name) for name in impls}
-    everything, delicate = registry.select(None), registry.select(thorough)
+    everything, delicate = catalog.select(None), catalog.select(thorough)
     runs, problems = [], []
     for seed in seeds:
         for name, impl in loaded.items():

@@ -349,10 +349,10 @@ def command_diff(args) -> int:
 
 
 def command_list(args) -> int:
-    from conformance import registry
+    from conformance import catalog, registry
 
     try:
-        contracts = registry.select(args.contracts)
+        contracts = catalog.select(args.contracts)
     except registry.NothingSelected as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
         return outcomes.EXIT_NO_CONTRACTS

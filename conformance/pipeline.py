@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from conformance import adapters, registry, xfail as expected_failures
+from conformance import adapters, catalog, registry, xfail as expected_failures
 from conformance.outcomes import DEFAULT_DEVICE, FAIL_ON
 from conformance.registry import NothingSelected
 
@@ -120,7 +120,7 @@ def open_session(impl="reference", layer=None, contracts=None, profile="default"
         raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if logical_cpus is not None and (not isinstance(logical_cpus, int) or logical_cpus < 1):
         raise UsageError(f"logical_cpus must be an int >= 1, got {logical_cpus!r}")
-    selected = registry.select(contracts)  # NothingSelected goes through: exit status 5, not 4
+    selected = catalog.select(contracts)  # NothingSelected goes through: exit status 5, not 4
     try:
         expected = expected_failures.load(xfail, strict=strict)
     except ValueError as error:

@@ -1,12 +1,13 @@
-"""The contract registry: the single source that tests, reports and docs read.
+"""The contract registry: what a contract is, and the one way to declare one.
 
 A contract is a normative statement about Keras-style behaviour plus the check that decides it.
 Contracts are declared with the :func:`contract` decorator in ``conformance/contracts/<area>.py``.
+This module is a leaf: it imports no contract module. :mod:`conformance.catalog` loads them and is
+what the rest of the kit reads (``catalog.all_contracts``, ``get``, ``select``).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
@@ -129,42 +130,6 @@ def contract(id, *, area, level, statement, rationale, given=None, per_device=Fa
     return register
 
 
-def all_contracts() -> list[Contract]:
-    """Every registered contract, ordered by area then id."""
-    import conformance.contracts  # noqa: F401  (registers every area module)
-
+def registered() -> list[Contract]:
+    """The contracts registered so far, ordered by area then id; :mod:`conformance.catalog` registers them all."""
     return sorted(_REGISTRY.values(), key=lambda c: (AREAS.index(c.area), c.id))
-
-
-def get(contract_id: str) -> Contract:
-    all_contracts()
-    try:
-        return _REGISTRY[contract_id]
-    except KeyError:
-        raise KeyError(f"no contract with id {contract_id!r}") from None
-
-
-def select(patterns=None) -> list[Contract]:
-    """Contracts whose id or area matches any of ``patterns`` (shell wildcards, case-insensitive).
-
-    ``None`` or an empty list selects everything. A pattern that matches nothing is an error, so a
-    typo never turns into a silently empty run.
-    """
-    contracts = all_contracts()
-    if not patterns:
-        return contracts
-    chosen = []
-    for pattern in patterns:
-        pattern_upper = pattern.upper()
-        matched = [
-            c
-            for c in contracts
-            if fnmatch.fnmatchcase(c.id, pattern_upper) or c.area == pattern.lower()
-        ]
-        if not matched:
-            raise NothingSelected(
-                f"contracts: pattern {pattern!r} matches no contract id or area "
-                f"(areas: {', '.join(AREAS)})"
-            )
-        chosen.extend(c for c in matched if c not in chosen)
-    return [c for c in contracts if c in chosen]

@@ -138,14 +138,14 @@ def _plain_framework(case, module_name, layer, device):
 
 
 def _kit_replay(result, example, impl_name, layer):
-    imports = {"from conformance import adapters, registry"}
+    imports = {"from conformance import adapters, catalog"}
     values = {name: literal(value, imports) for name, value in example.items()}
     layer_argument = f", {layer!r}" if layer else ""
     device = None if result.device == "default" else result.device
     body = [
         "# The contract's own check on the same example (raises AssertionError while the bug is there).",
         f"impl = adapters.load({impl_name!r}{layer_argument})",
-        f"contract = registry.get({result.contract_id!r})",
+        f"contract = catalog.get({result.contract_id!r})",
     ]
     body += [f"{name} = {source}" for name, source in values.items()]
     arguments = ", ".join(f"{name}={name}" for name in values)

@@ -124,9 +124,9 @@ class ExpectedFailures:
 
 
 def _check_names_a_contract(entry) -> None:
-    from conformance import registry
+    from conformance import catalog
 
-    contracts = registry.all_contracts()
+    contracts = catalog.all_contracts()
     if any(entry.matches_contract(c.id, c.area) for c in contracts):
         return
     close = difflib.get_close_matches(entry.contract.upper(), [c.id for c in contracts], n=3)
@@ -135,10 +135,10 @@ def _check_names_a_contract(entry) -> None:
 
 
 def _area_of(contract_id):
-    from conformance import registry
+    from conformance import catalog
 
     try:
-        return registry.get(contract_id).area
+        return catalog.get(contract_id).area
     except KeyError:
         return None
 

@@ -1,10 +1,10 @@
 """The Python API: check_implementation without pytest, parametrize_with_contracts in a user's test file."""
 
-from conformance import registry
+from conformance import catalog
 from conformance.api import check_implementation
 
 pytest_plugins = ["pytester"]
-registry.all_contracts()  # keep contract modules loaded across in-process pytester runs
+catalog.all_contracts()  # keep contract modules loaded across in-process pytester runs
 
 
 def test_check_implementation_returns_structured_results():

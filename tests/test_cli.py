@@ -5,14 +5,14 @@ import os
 
 import pytest
 
-from conformance import oracles, outcomes, registry
+from conformance import catalog, oracles, outcomes
 from conformance.cli import main
 
 
 def test_list_prints_every_contract(capsys):
     assert main(["list"]) == outcomes.EXIT_OK
     out = capsys.readouterr().out
-    for entry in registry.all_contracts():
+    for entry in catalog.all_contracts():
         assert entry.id in out
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import cli, docs, registry
+from conformance import catalog, cli, docs
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
@@ -21,7 +21,7 @@ def test_generated_pages_on_disk_match_the_registry():
 
 def test_every_contract_has_its_section_and_status_row():
     pages = docs.generate(docs.load_status(DOCS / "status.json"))
-    for contract in registry.all_contracts():
+    for contract in catalog.all_contracts():
         page = pages[f"contracts/{contract.area}.md"]
         section = page.split(f"## {contract.id}\n", 1)[1].split("\n## ", 1)[0]
         assert contract.statement in section and contract.how_checked in section

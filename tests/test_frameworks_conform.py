@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-from conformance import adapters, registry, runner
+from conformance import adapters, catalog, registry, runner
 
 LAYER_AREAS = ["lifecycle", "shapes", "numerics", "gradients", "sequential", "devices"]
 SEED = 20240611
@@ -35,7 +35,7 @@ def layer_results(request):
         except ImportError as error:
             pytest.skip(f"the reference implementation is not importable yet: {error}")
     impl = adapters.load(impl_name, layer)
-    results = runner.run(impl, registry.select(LAYER_AREAS), profile="quick", seed=SEED)
+    results = runner.run(impl, catalog.select(LAYER_AREAS), profile="quick", seed=SEED)
     return name, results, known_should_failures
 
 
@@ -60,7 +60,7 @@ def test_should_findings_are_exactly_the_known_ones(layer_results):
 
 def test_no_cell_crashes_or_goes_missing(layer_results):
     name, results, _ = layer_results
-    expected_cells = {(c.id, d) for c, d in runner.cells(registry.select(LAYER_AREAS), runner.device_matrix(adapters.load("keras")))}
+    expected_cells = {(c.id, d) for c, d in runner.cells(catalog.select(LAYER_AREAS), runner.device_matrix(adapters.load("keras")))}
     assert {(r.contract_id, r.device) for r in results} == expected_cells
     unexplained = [r.contract_id for r in results if r.status in (runner.NOT_APPLICABLE, runner.SKIPPED) and not r.message]
     assert not unexplained, f"{name}: cells not run without a reason: {unexplained}"

@@ -6,10 +6,10 @@ import pytest
 import tf_keras
 
 import conformance.adapters.tensorflow as tensorflow_backend
-from conformance import adapters, registry, runner
+from conformance import adapters, catalog, runner
 from conformance.adapters.base import Implementation
 
-CONTRACT = registry.get("LAYER-INIT-KERNEL")
+CONTRACT = catalog.get("LAYER-INIT-KERNEL")
 
 
 def _cell(module, initializer):

@@ -6,7 +6,7 @@ import keras
 import pytest
 
 import conformance.adapters.tensorflow as tensorflow_backend
-from conformance import adapters, registry, runner
+from conformance import adapters, catalog, runner
 from tests.mutants import layers as zoo
 
 MUTANTS = zoo.LAYER_MUTANTS + zoo.SEQUENTIAL_MUTANTS
@@ -22,7 +22,7 @@ def implementation_for(mutant):
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.__name__)
 def test_mutant_is_killed_by_its_target_contract(mutant):
-    contract = registry.get(mutant.targets)
+    contract = catalog.get(mutant.targets)
     device = getattr(mutant, "device", "CPU:0") if contract.per_device else runner.DEFAULT_DEVICE
     result = runner.run_cell(contract, implementation_for(mutant), device, profile="quick", seed=SEED)
 
@@ -39,11 +39,11 @@ def test_mutant_is_killed_by_its_target_contract(mutant):
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.__name__)
 def test_mutant_documents_what_is_broken_and_targets_a_layer_contract(mutant):
     assert (mutant.__doc__ or "").strip(), f"{mutant.__name__} has no docstring saying what is broken"
-    assert registry.get(mutant.targets).area in LAYER_AREAS
+    assert catalog.get(mutant.targets).area in LAYER_AREAS
 
 
 def test_zoo_targets_every_layer_area_and_many_contracts():
-    targeted = {registry.get(mutant.targets) for mutant in MUTANTS}
+    targeted = {catalog.get(mutant.targets) for mutant in MUTANTS}
     assert len(MUTANTS) >= 15
     assert {contract.area for contract in targeted} == LAYER_AREAS
     assert len(targeted) >= 20, sorted(contract.id for contract in targeted)

@@ -9,7 +9,7 @@ assumed the book's N(0, 0.05), and rejecting a vector was a MUST.
 import keras
 import pytest
 
-from conformance import adapters, registry, runner
+from conformance import adapters, catalog, registry, runner
 
 LAYER_AREAS = ["lifecycle", "shapes", "numerics", "gradients", "sequential", "devices"]
 SEED = 20240611
@@ -47,7 +47,7 @@ def _load(layer_class):
 
 @pytest.fixture(scope="module")
 def results():
-    return runner.run(_load(GlorotDense), registry.select(LAYER_AREAS), profile="quick", seed=SEED)
+    return runner.run(_load(GlorotDense), catalog.select(LAYER_AREAS), profile="quick", seed=SEED)
 
 
 def test_passes_every_must_layer_contract(results):
@@ -69,5 +69,5 @@ def test_accepting_a_vector_is_only_a_should_finding(results):
 
 @pytest.mark.parametrize("layer_class, status", [(DeclaredGlorotDense, runner.PASSED), (DeclaredHeNormalDense, runner.FAILED)])
 def test_a_declared_initializer_is_checked(layer_class, status):
-    cell = runner.run_cell(registry.get("LAYER-INIT-KERNEL"), _load(layer_class), runner.DEFAULT_DEVICE, "quick", SEED)
+    cell = runner.run_cell(catalog.get("LAYER-INIT-KERNEL"), _load(layer_class), runner.DEFAULT_DEVICE, "quick", SEED)
     assert cell.status == status, cell.message

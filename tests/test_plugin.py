@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from conformance import registry
+from conformance import catalog
 
 pytest_plugins = ["pytester"]
 # In-process pytester runs drop modules first imported inside them; importing every contract module
 # here keeps them (and the registry that holds their contracts) loaded once for the whole file.
-registry.all_contracts()
+catalog.all_contracts()
 
 ROOT = Path(__file__).parents[1]
 # Loaded by the pytest11 entry point once the kit is pip-installed; by -p before that.

@@ -5,10 +5,10 @@ import sys
 
 import pytest
 
-from conformance import registry
+from conformance import catalog, registry
 from conformance.registry import AREAS, LEVELS, MUST, contract
 
-CONTRACTS = registry.all_contracts()
+CONTRACTS = catalog.all_contracts()
 
 
 def test_ids_are_unique_and_read_as_area_what():
@@ -33,31 +33,31 @@ def test_all_contracts_are_ordered_by_area_then_id():
 
 
 def test_select_by_wildcard_is_case_insensitive():
-    chosen = [c.id for c in registry.select(["dense-shape-*"])]
+    chosen = [c.id for c in catalog.select(["dense-shape-*"])]
     assert chosen == sorted(chosen) and set(chosen) >= {"DENSE-SHAPE-2D", "DENSE-SHAPE-3D", "DENSE-SHAPE-4D"}
     assert all(i.startswith("DENSE-SHAPE-") for i in chosen)
 
 
 def test_select_by_area_and_by_id_without_duplicates():
-    chosen = registry.select(["gradients", "GRAD-KERNEL"])
+    chosen = catalog.select(["gradients", "GRAD-KERNEL"])
     assert {c.area for c in chosen} == {"gradients"}
     assert [c.id for c in chosen].count("GRAD-KERNEL") == 1
     assert len(chosen) == len([c for c in CONTRACTS if c.area == "gradients"])
 
 
 def test_select_nothing_means_everything():
-    assert registry.select(None) == CONTRACTS == registry.select([])
+    assert catalog.select(None) == CONTRACTS == catalog.select([])
 
 
 def test_a_pattern_matching_nothing_is_an_error_naming_it():
     with pytest.raises(ValueError, match=r"'DENSE-TYPO-\*' matches no contract"):
-        registry.select(["DENSE-SHAPE-2D", "DENSE-TYPO-*"])
+        catalog.select(["DENSE-SHAPE-2D", "DENSE-TYPO-*"])
 
 
 def test_get_unknown_id_names_it():
-    assert registry.get("DENSE-SHAPE-2D").area == "shapes"
+    assert catalog.get("DENSE-SHAPE-2D").area == "shapes"
     with pytest.raises(KeyError, match="NO-SUCH-CONTRACT"):
-        registry.get("NO-SUCH-CONTRACT")
+        catalog.get("NO-SUCH-CONTRACT")
 
 
 @pytest.mark.parametrize(
@@ -78,18 +78,24 @@ def test_decorator_refuses_to_reuse_an_id():
     declare = contract("DENSE-SHAPE-2D", area="shapes", level=MUST, statement="s.", rationale="r.")
     with pytest.raises(ValueError, match="registered twice"):
         declare(lambda impl: None)
-    assert registry.get("DENSE-SHAPE-2D").statement != "s."
+    assert catalog.get("DENSE-SHAPE-2D").statement != "s."
 
 
 def test_kit_core_imports_no_tensorflow():
-    """The registry, strategies, oracles, runner and every contract module load without a backend,
+    """The registry, catalog, pipeline, strategies, oracles, runner and every contract module load without a backend,
     so the same kit runs against Keras 3 on JAX or PyTorch."""
     code = (
         "import sys\n"
-        "from conformance import oracles, registry, runner, strategies\n"
-        "registry.all_contracts()\n"
+        "from conformance import catalog, oracles, pipeline, registry, runner, strategies\n"
+        "catalog.all_contracts()\n"
         "loaded = sorted(m for m in ('tensorflow', 'keras', 'tf_keras', 'torch', 'jax') if m in sys.modules)\n"
         "print(','.join(loaded))\n"
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert completed.stdout.strip() == "", f"the kit core imported {completed.stdout.strip()}"
+
+
+def test_the_registry_is_a_leaf_that_imports_no_contract_module():
+    code = "import sys\nimport conformance.registry\nprint(sorted(m for m in sys.modules if m.startswith('conformance')))\n"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "['conformance', 'conformance.registry']"

@@ -3,7 +3,7 @@
 import pytest
 from hypothesis import strategies as st
 
-from conformance import adapters, runner
+from conformance import adapters, catalog, runner
 from conformance.registry import MUST, SHOULD, Contract, NotApplicable
 
 
@@ -209,9 +209,7 @@ def test_ctrl_c_stops_the_run_and_keeps_the_finished_cells(impl):
 
 
 def test_every_registered_prerequisite_exists_and_runs_before_its_dependents():
-    from conformance import registry
-
-    contracts = registry.all_contracts()
+    contracts = catalog.all_contracts()
     ids = {c.id for c in contracts}
     order = [c.id for c in runner.in_dependency_order(contracts)]
     for contract in contracts:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import adapters, registry, runner
+from conformance import adapters, catalog, runner
 from conformance.adapters.base import Implementation
 from conformance.registry import MUST, SHOULD
 from tests.mutants.training import MUTANTS, SYMPTOMS
@@ -28,13 +28,13 @@ def _mutant(name):
 def test_at_least_twelve_mutants_each_targeting_a_registered_contract():
     assert len(MUTANTS) >= 12
     for name, (_, target) in MUTANTS.items():
-        assert registry.get(target).area in AREAS, f"{name} targets {target}, outside the training areas"
+        assert catalog.get(target).area in AREAS, f"{name} targets {target}, outside the training areas"
 
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_mutant_fails_its_target_contract(name):
     impl, target = _mutant(name)
-    result = _cell(impl, registry.get(target))
+    result = _cell(impl, catalog.get(target))
     assert result.status == runner.FAILED, f"{name} was not killed by {target}: {result.status} {result.message}"
     assert SYMPTOMS[name] in result.message, f"{target} killed {name} for another reason: {result.message}"
 
@@ -42,7 +42,7 @@ def test_mutant_fails_its_target_contract(name):
 @pytest.mark.parametrize("impl_name", ["reference", "keras", "tf_keras"])
 def test_frameworks_pass_every_must_training_contract(impl_name):
     impl = adapters.load(impl_name)
-    results = [_cell(impl, c) for c in registry.select(list(AREAS))]
+    results = [_cell(impl, c) for c in catalog.select(list(AREAS))]
     wrong = (runner.FAILED, runner.ERROR, runner.TIMEOUT)
     must_failures = [f"{r.contract_id}: {r.status}: {r.message}" for r in results if r.level == MUST and r.status in wrong]
     assert not must_failures, "\n".join(must_failures)
@@ -56,7 +56,7 @@ def test_frameworks_pass_every_must_training_contract(impl_name):
 def test_mutant_fails_an_example_its_target_pins_for_every_profile(name):
     """The distinguishing case is in the target's explicit examples, so no profile or seed can miss it."""
     impl, target = _mutant(name)
-    contract = registry.get(target)
+    contract = catalog.get(target)
     assert contract.examples, f"{target} pins no example for {name} to fail"
     for example in contract.examples:
         impl.set_random_seed(SEED)  # a mutant that shuffles wrongly is caught with high probability, not always
