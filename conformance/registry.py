@@ -19,6 +19,7 @@ LEVELS = (MUST, SHOULD)
 # Order in which areas appear in reports and docs: fundamentals first, so a reader meets the
 # cause (a broken build) before its consequences (broken training).
 AREAS = (
+    "generic",
     "lifecycle",
     "shapes",
     "numerics",
@@ -36,9 +37,14 @@ AREAS = (
 # named here are the root causes; the cells resting on them are reported as blocked, once each.
 BUILDS = "LAYER-EXPLICIT-BUILD"
 WEIGHT_LAYOUT = "LAYER-WEIGHT-LAYOUT"
+GENERIC_BUILDS = "GENERIC-EXPLICIT-BUILD"
+# Areas whose contracts hold for any Keras-style layer, built from its LayerSpec; every other area is
+# about Dense-like layers (constructed as Class(units, activation=...)) and the models made of them.
+GENERIC_AREAS = ("generic",)
 AREA_RESTS_ON = {
+    "generic": (GENERIC_BUILDS,),
     "lifecycle": (BUILDS,),
-    **{area: (BUILDS, WEIGHT_LAYOUT) for area in AREAS if area != "lifecycle"},
+    **{area: (BUILDS, WEIGHT_LAYOUT) for area in AREAS if area not in ("generic", "lifecycle")},
 }
 
 _ID_PATTERN = re.compile(r"^[A-Z][A-Z0-9]*(-[A-Z0-9]+)+$")
@@ -95,6 +101,11 @@ class Contract:
     @property
     def is_property(self) -> bool:
         return bool(self.given)
+
+    @property
+    def for_any_layer(self) -> bool:
+        """Whether the contract holds for any layer (its area is generic), not only Dense-like ones."""
+        return self.area in GENERIC_AREAS
 
 
 _REGISTRY: dict[str, Contract] = {}

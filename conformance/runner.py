@@ -177,6 +177,11 @@ def run_cell(contract: Contract, impl, device: str, profile="default", seed=None
         if device != DEFAULT_DEVICE and device not in impl.devices():
             result.status, result.message = SKIPPED, f"{device} is not visible to {impl.name} on this machine"
             return result
+        if not contract.for_any_layer and not impl.dense_like:
+            result.status = NOT_APPLICABLE
+            result.message = (f"{impl.label} comes from a layer spec, not a Dense-like class; this contract builds "
+                              "Dense layers as Class(units, activation=...)")
+            return result
         reason = contract.requires(impl, device) if contract.requires else None
         if reason:
             result.status, result.message = NOT_APPLICABLE, reason

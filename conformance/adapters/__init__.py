@@ -104,8 +104,9 @@ def _backend_name(module) -> str:
     return "tensorflow"
 
 
-def load(impl: str = "reference", layer: str | None = None) -> Implementation:
-    """The :class:`Implementation` for ``impl``, testing ``layer`` inside it when given.
+def load(impl: str = "reference", layer: str | None = None, spec=None) -> Implementation:
+    """The :class:`Implementation` for ``impl``, testing ``layer`` (a Dense-like class) or the layer
+    of ``spec`` (a :class:`~conformance.specs.LayerSpec`) inside it when given.
 
     Raises ValueError, naming the argument, when a module cannot be imported, is not Keras-like, or the
     layer cannot be constructed the way the contracts construct it.
@@ -115,9 +116,13 @@ def load(impl: str = "reference", layer: str | None = None) -> Implementation:
     if missing:
         raise ValueError(f"impl={impl!r} is not Keras-like: it lacks {', '.join(missing)}")
     backend = importlib.import_module(f"conformance.adapters.{_backend_name(module)}")
-    layer_class = resolve(layer, "layer") if layer else None
+    if spec is not None:
+        layer = spec.layer if isinstance(spec.layer, str) else None
+        layer_class = resolve(spec.layer, f"layer spec {spec.label!r}: layer") if layer else spec.layer
+    else:
+        layer_class = resolve(layer, "layer") if layer else None
     if layer_class is not None and not callable(layer_class):
         raise ValueError(f"layer={layer!r} must name a layer class, got {type(layer_class).__name__}")
-    implementation = Implementation(impl, module, backend, layer_class=layer_class, layer_name=layer)
+    implementation = Implementation(impl, module, backend, layer_class=layer_class, layer_name=layer, spec=spec)
     implementation.check_constructible()
     return implementation

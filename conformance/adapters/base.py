@@ -15,6 +15,7 @@ import inspect
 import numpy as np
 
 from conformance.registry import NotApplicable
+from conformance.specs import LayerSpec
 
 
 def class_name(layer_class) -> str:
@@ -36,12 +37,16 @@ class Implementation:
         layer_class: the Dense-like layer class under test; ``layers.Dense`` or
             ``layers.SimpleDense`` of ``module`` when not given.
         layer_name: how the user named ``layer_class`` (for reports and reproduction snippets).
+        spec: a :class:`~conformance.specs.LayerSpec` for a layer that is not Dense-like (constructed
+            from the spec's kwargs, fed the spec's inputs); ``layer_class`` is then the spec's class.
+            Without one the layer is Dense-like and its spec is ``Class(units=3)`` on vectors.
     """
 
-    def __init__(self, name, module, backend, layer_class=None, layer_name=None):
+    def __init__(self, name, module, backend, layer_class=None, layer_name=None, spec=None):
         self.name = name
         self.module = module
         self.backend = backend
+        self.dense_like = spec is None
         if layer_class is None:
             layers = module.layers
             layer_class = getattr(layers, "Dense", None) or getattr(layers, "SimpleDense", None)
@@ -50,6 +55,7 @@ class Implementation:
             layer_name = f"{module.__name__}.layers.{layer_class.__name__}"
         self.layer_class = layer_class
         self.layer_name = layer_name or f"{getattr(layer_class, '__module__', '?')}:{class_name(layer_class)}"
+        self.spec = spec if spec is not None else LayerSpec(layer_class, kwargs={"units": 3}, name=class_name(layer_class))
         self._float64 = None
         self._device_stack = []
 
@@ -61,6 +67,8 @@ class Implementation:
     @property
     def label(self) -> str:
         """``name`` plus the layer under test when it is not the framework's own Dense."""
+        if not self.dense_like:
+            return f"{self.name}+{self.spec.label}"
         own = self.layer_name.startswith(f"{self.module.__name__}.layers.")
         return self.name if own else f"{self.name}+{class_name(self.layer_class)}"
 
@@ -74,9 +82,16 @@ class Implementation:
         }
 
     def check_constructible(self) -> None:
-        """Raise ValueError, naming the layer, unless ``layer_class(units, activation=None)`` works:
-        the way every contract constructs it, so a layer that needs other arguments is one clear usage
-        error instead of the same TypeError in every cell."""
+        """Raise ValueError, naming the layer, unless it can be constructed the way the contracts
+        construct it (``Class(units, activation=None)``, or from its spec), so a layer that needs other
+        arguments is one clear usage error instead of the same TypeError in every cell."""
+        if not self.dense_like:
+            try:
+                self.new_layer()
+            except Exception as error:
+                raise ValueError(f"layer spec {self.spec.label!r}: {class_name(self.layer_class)}(**{self.spec.kwargs!r}) "
+                                 f"raised {type(error).__name__}: {error}") from None
+            return
         try:
             self.dense(2)
         except Exception as error:
@@ -95,6 +110,10 @@ class Implementation:
         if name is None:
             return None
         return getattr(self.module.activations, name)
+
+    def new_layer(self, **overrides):
+        """A fresh, unbuilt layer under test from its spec's kwargs (``overrides`` replace some)."""
+        return self.layer_class(**{**self.spec.kwargs, **overrides})
 
     def dense(self, units, activation=None, **kwargs):
         """A fresh, unbuilt layer of the class under test."""
