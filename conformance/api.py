@@ -2,7 +2,7 @@
 
 ::
 
-    from conformance.api import check_implementation, parametrize_with_contracts
+    from conformance.api import check_implementation, check_layer, parametrize_with_contracts
 
     results = check_implementation("keras", layer="mylayers:SimpleDense", profile="quick")
     failed = [r for r in results if r.status == "failed"]
@@ -10,9 +10,27 @@
     @parametrize_with_contracts("keras", layer="mylayers:SimpleDense", profile="quick")
     def test_my_layer(contract, device):
         contract.check_on(device)
+
+    # any Keras-style layer, described by a spec
+    from conformance.specs import LayerSpec
+    results = check_layer(LayerSpec("mylayers:MyConv", kwargs={"filters": 4, "kernel_size": 3}, input_shape=(16, 3)))
 """
 
 from __future__ import annotations
+
+
+def check_layer(spec, impl="keras", contracts=None, profile="default", seed=None, xfail=None, strict=False, timeout=None):
+    """Run the contracts on any Keras-style layer, described by a :class:`conformance.specs.LayerSpec`
+    (or a ``module:Class`` string for a layer whose constructor needs no argument), inside ``impl``.
+
+    The generic contracts apply; the Dense contracts are reported not applicable. Results as for
+    :func:`check_implementation`.
+    """
+    from conformance import pipeline, specs
+
+    if isinstance(spec, str):
+        spec = specs.LayerSpec(spec)
+    return pipeline.open_session(impl, None, contracts, profile, seed, xfail, strict, timeout, spec=spec).run()
 
 
 def check_implementation(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
@@ -87,19 +105,20 @@ class BoundContract:
 
 
 def parametrize_with_contracts(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
-                               fail_on="must", timeout=None):
+                               fail_on="must", timeout=None, spec=None):
     """A ``pytest.mark.parametrize`` over ``(contract, device)`` for every selected contract cell.
 
     ``contract`` is a :class:`BoundContract`; call ``contract.check_on(device)`` in the test body.
     Ids look like ``DENSE-SHAPE-3D-any`` and ``GRAD-KERNEL-CPU:1``. Entries of ``xfail`` become
     ``xfail``/``skip`` marks (``strict`` makes an unexpected pass fail). Loading ``impl`` here
-    imports its framework when the test module is collected.
+    imports its framework when the test module is collected. ``spec`` (a LayerSpec) checks any
+    Keras-style layer instead of a Dense-like ``layer``.
     """
     import pytest
 
     from conformance import pipeline
 
-    session = pipeline.open_session(impl, layer, contracts, profile, seed, xfail, strict, timeout, fail_on)
+    session = pipeline.open_session(impl, layer, contracts, profile, seed, xfail, strict, timeout, fail_on, spec=spec)
     params = []
     for cell in session.cells():
         marks, entry = [], cell.expectation

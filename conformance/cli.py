@@ -63,7 +63,15 @@ def _add_run_arguments(parser):
     from conformance.runner import DEFAULT_TIMEOUT
 
     parser.add_argument("--impl", default="reference", help="reference, keras, tf_keras, a module, or module:attribute (default: reference)")
-    parser.add_argument("--layer", default=None, help="module:Class of a Dense-like layer to test inside --impl")
+    parser.add_argument("--layer", default=None,
+                        help="module:Class of the layer to test inside --impl: Dense-like alone, any layer with --layer-kwargs/--input-shape")
+    parser.add_argument("--layer-kwargs", default=None, metavar="JSON", help='constructor arguments of --layer, e.g. \'{"filters": 4, "kernel_size": 3}\'')
+    parser.add_argument("--input-shape", default=None, metavar="D1,D2,...",
+                        help="input shape of --layer without the batch axis, e.g. 16,3; None marks a dimension the kit may vary")
+    parser.add_argument("--input-dtype", default=None, help="dtype of the inputs of --layer (default float32; int32 for embeddings)")
+    parser.add_argument("--input-range", default=None, metavar="LOW,HIGH", help="range of the input values of --layer (default -2,2)")
+    parser.add_argument("--layer-spec", default=None, metavar="FILE",
+                        help="TOML file of [[layer]] specs, or a pyproject.toml with [[tool.keras-conformance.layer]]: check each layer")
     parser.add_argument("--contracts", nargs="+", default=None, metavar="PATTERN", help="contract ids (wildcards allowed) or areas")
     parser.add_argument("--profile", default="default", choices=("quick", "default", "thorough"))
     parser.add_argument("--seed", type=int, default=None, help="hypothesis seed; printed in the header when not given")
@@ -236,8 +244,9 @@ class Progress:
 # -- commands --------------------------------------------------------------------------------------
 
 
-def _open_session(args):
-    """The run's session: report paths probed first, then everything the pipeline checks."""
+def _open_sessions(args):
+    """The run's sessions, one per layer spec (one for a Dense-like layer): report paths probed first,
+    then everything the pipeline checks."""
     from conformance import pipeline, report
 
     for option, path in report.requested(args).items():
@@ -245,21 +254,53 @@ def _open_session(args):
             report.check_writable(path, option)
         except ValueError as error:
             raise pipeline.UsageError(str(error)) from None
-    return pipeline.open_session(args.impl, args.layer, args.contracts, args.profile, args.seed, args.xfail, args.strict,
-                                 args.timeout, args.fail_on, args.logical_cpus)
+    specs = pipeline.layer_specs(args.layer, args.layer_kwargs, args.input_shape, args.input_dtype, args.input_range, args.layer_spec)
+    return [
+        pipeline.open_session(args.impl, None if specs else args.layer, args.contracts, args.profile, args.seed, args.xfail,
+                              args.strict, args.timeout, args.fail_on, args.logical_cpus, spec)
+        for spec in (specs or [None])
+    ]
 
 
 def command_run(args) -> int:
-    from conformance import pipeline, report, runner
+    from conformance import pipeline, report
 
     try:
-        session = _open_session(args)
+        sessions = _open_sessions(args)
     except pipeline.NothingSelected as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
         return outcomes.EXIT_NO_CONTRACTS
     except pipeline.UsageError as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
         return outcomes.EXIT_USAGE_ERROR
+    results, interrupted, elapsed = [], False, 0.0
+    for session in sessions:
+        found, interrupted, seconds = _run_session(session)
+        results, elapsed = results + found, elapsed + seconds
+        if interrupted:
+            break
+    first = sessions[0]
+    status = outcomes.exit_status(results, first.fail_on, interrupted)
+    if not interrupted and results and all(r.status == outcomes.SKIPPED for r in results):
+        status = outcomes.EXIT_NO_CONTRACTS
+    if len(sessions) > 1:
+        print(f"\nall {len(sessions)} layers: {summary_line(outcomes.counts(results))} in {elapsed:.1f}s")
+    written, failed = report.write_requested(args, results, [s.impl for s in sessions], first.devices, first.seed, elapsed,
+                                             first.expected, interrupted=interrupted, fail_on=first.fail_on, exit_status=status)
+    for line in written:
+        print(line)
+    for line in failed:
+        print(f"keras-conformance: {line}", file=sys.stderr)
+    if failed and status == outcomes.EXIT_OK:
+        status = outcomes.EXIT_INTERNAL_ERROR
+    print(f"exit status {status}: {_EXIT_MEANING[status]}")
+    return status
+
+
+def _run_session(session):
+    """Run one session with progress, print its outcome; ``(results, interrupted, seconds)``."""
+    from conformance import runner
+
     impl, devices = session.impl, session.devices
     info = impl.describe()
     cell_count = len(session.cells())
@@ -280,22 +321,9 @@ def command_run(args) -> int:
     _print_outcome(results, devices, session.contracts, session.fail_on)
     if interrupted:
         print(f"\nINTERRUPTED after {len(results)} of {cell_count} cells; the reports hold the finished ones")
-    tally = outcomes.counts(results)
     run_contracts = len({r.contract_id for r in results})
-    print(f"conformance: {summary_line(tally)} (cells of {_plural(run_contracts, 'contract')}) in {elapsed:.1f}s")
-    status = outcomes.exit_status(results, session.fail_on, interrupted)
-    if not interrupted and results and all(r.status == outcomes.SKIPPED for r in results):
-        status = outcomes.EXIT_NO_CONTRACTS
-    written, failed = report.write_requested(args, results, impl, devices, session.seed, elapsed, session.expected,
-                                             interrupted=interrupted, fail_on=session.fail_on, exit_status=status)
-    for line in written:
-        print(line)
-    for line in failed:
-        print(f"keras-conformance: {line}", file=sys.stderr)
-    if failed and status == outcomes.EXIT_OK:
-        status = outcomes.EXIT_INTERNAL_ERROR
-    print(f"exit status {status}: {_EXIT_MEANING[status]}")
-    return status
+    print(f"conformance: {summary_line(outcomes.counts(results))} (cells of {_plural(run_contracts, 'contract')}) in {elapsed:.1f}s")
+    return results, interrupted, elapsed
 
 
 _EXIT_MEANING = {

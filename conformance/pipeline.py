@@ -18,7 +18,7 @@ from conformance import adapters, catalog, registry, xfail as expected_failures
 from conformance.outcomes import DEFAULT_DEVICE, FAIL_ON
 from conformance.registry import NothingSelected
 
-__all__ = ["Cell", "NothingSelected", "Session", "UsageError", "load_implementation", "open_session"]
+__all__ = ["Cell", "NothingSelected", "Session", "UsageError", "layer_specs", "load_implementation", "open_session"]
 
 PROFILES = ("quick", "default", "thorough")
 
@@ -78,29 +78,52 @@ class Session:
         return results
 
 
-def load_implementation(impl="reference", layer=None, logical_cpus=None) -> adapters.Implementation:
-    """``impl`` (with ``layer``) loaded; names are looked up before the framework is imported.
-    Raises UsageError naming the argument."""
+def load_implementation(impl="reference", layer=None, logical_cpus=None, spec=None) -> adapters.Implementation:
+    """``impl`` (with the Dense-like ``layer``, or the layer of ``spec``) loaded; names are looked up
+    before the framework is imported. Raises UsageError naming the argument."""
     if isinstance(impl, adapters.Implementation):
         return impl
     try:
         adapters.check_importable(impl, "impl", builtin=True)
         if layer:
             adapters.check_importable(layer, "layer")
+        if spec is not None and isinstance(spec.layer, str):
+            adapters.check_importable(spec.layer, f"layer spec {spec.label!r}: layer")
         adapters.prepare_environment(logical_cpus)
-        return adapters.load(impl, layer)
+        return adapters.load(impl, layer, spec=spec)
     except ValueError as error:
         raise UsageError(str(error)) from None
 
 
+def layer_specs(layer=None, layer_kwargs=None, input_shape=None, input_dtype=None, input_range=None, spec_file=None) -> list:
+    """The LayerSpecs a run asks for: those of ``spec_file`` (a TOML file of ``[[layer]]`` tables or a
+    pyproject.toml), or one from ``layer`` and its companions when any companion is given; an empty
+    list for a Dense-like ``layer`` (or none). Raises UsageError naming the argument."""
+    from conformance import specs
+
+    companions = (layer_kwargs, input_shape, input_dtype, input_range)
+    try:
+        if spec_file is not None:
+            if layer is not None or any(c is not None for c in companions):
+                raise ValueError("--layer-spec replaces --layer and its companions; give one or the other")
+            return specs.load_file(spec_file)
+        if any(c is not None for c in companions):
+            if layer is None:
+                raise ValueError("--layer-kwargs, --input-shape, --input-dtype and --input-range describe a --layer; give --layer too")
+            return [specs.from_cli(layer, *companions)]
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return []
+
+
 def open_session(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
-                 timeout=None, fail_on="must", logical_cpus=None) -> Session:
+                 timeout=None, fail_on="must", logical_cpus=None, spec=None) -> Session:
     """A :class:`Session`, every argument checked before the framework is imported.
 
     Args:
         impl: ``reference``, ``keras``, ``tf_keras``, a module path, ``module:attribute``, or an already
             loaded :class:`~conformance.adapters.Implementation`.
-        layer: ``module:Class`` of the layer under test inside ``impl``.
+        layer: ``module:Class`` of a Dense-like layer under test inside ``impl``.
         contracts: ids (wildcards allowed) or areas; ``None`` for every contract.
         profile: ``quick``, ``default`` or ``thorough``.
         seed: hypothesis seed; a fresh random one when ``None`` (recorded in every result).
@@ -109,6 +132,8 @@ def open_session(impl="reference", layer=None, contracts=None, profile="default"
         timeout: time limit per cell in seconds; ``None`` for the runner's default.
         fail_on: ``must`` or ``should``: which failures fail the run.
         logical_cpus: split the CPU into this many TensorFlow devices (default 2).
+        spec: a :class:`~conformance.specs.LayerSpec`: any Keras-style layer, checked by the generic
+            contracts (the Dense ones are not applicable to it).
     """
     from conformance import runner
 
@@ -125,7 +150,7 @@ def open_session(impl="reference", layer=None, contracts=None, profile="default"
         expected = expected_failures.load(xfail, strict=strict)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    impl = load_implementation(impl, layer, logical_cpus)
+    impl = load_implementation(impl, layer, logical_cpus, spec)
     return Session(
         impl=impl,
         contracts=selected,

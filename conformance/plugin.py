@@ -33,6 +33,12 @@ def pytest_addoption(parser):
         help="the Dense-like layer class to test inside --keras-impl (default impl: keras)",
     )
     group.addoption(
+        "--keras-layer-spec",
+        default=None,
+        metavar="FILE",
+        help="TOML file of [[layer]] specs (or a pyproject.toml with [[tool.keras-conformance.layer]]): any Keras-style layers to check",
+    )
+    group.addoption(
         "--keras-contracts",
         action="extend",
         nargs="+",
@@ -51,7 +57,7 @@ def pytest_addoption(parser):
 
 
 def _active(config) -> bool:
-    return bool(config.getoption("keras_impl", None) or config.getoption("keras_layer", None))
+    return any(config.getoption(name, None) for name in ("keras_impl", "keras_layer", "keras_layer_spec"))
 
 
 def pytest_configure(config):
@@ -173,10 +179,12 @@ class ConformanceSuite:
         option = self.config.getoption
         try:
             self.expected = xfail.load(option("keras_xfail"), strict=option("keras_strict"))
+            specs = pipeline.layer_specs(spec_file=option("keras_layer_spec"))
             sessions = [
                 pipeline.open_session(name, self.layer, self.patterns, self.profile, self.seed, self.expected,
-                                      option("keras_strict"), self.timeout, self.fail_on)
+                                      option("keras_strict"), self.timeout, self.fail_on, spec=spec)
                 for name in self.impl_names
+                for spec in (specs or [None])
             ]
         except ValueError as error:  # UsageError, NothingSelected, a bad expected-failures file
             raise pytest.UsageError(f"keras-conformance: {error}") from None

@@ -343,9 +343,10 @@ def write_html(path, report: dict) -> Path:
     return write_atomic(path, html_page(report))
 
 
-def write_requested(args, results, impl, devices, seed, duration, expected=None, interrupted=False, fail_on="must",
+def write_requested(args, results, impls, devices, seed, duration, expected=None, interrupted=False, fail_on="must",
                     exit_status=None) -> tuple[list[str], list[str]]:
-    """Write the reports ``keras-conformance run`` was asked for.
+    """Write the reports ``keras-conformance run`` was asked for; ``impls`` is the Implementation, or a
+    list of them when several layers were checked (the report then names every layer).
 
     Returns ``(lines, problems)`` for the terminal: a line per file written (and per unused
     expected-failure entry), and a line per report that could not be written. One report failing
@@ -357,8 +358,12 @@ def write_requested(args, results, impl, devices, seed, duration, expected=None,
     paths = requested(args)
     if not paths:
         return lines, []
+    impls = impls if isinstance(impls, list) else [impls]
+    info = dict(impls[0].describe())
+    if len(impls) > 1:
+        info["layer"] = ", ".join(impl.describe()["layer"] for impl in impls)
     profile = results[0].profile if results else getattr(args, "profile", None)
-    record = build(results, impl.describe(), devices, profile, seed, duration, stale, interrupted, fail_on, exit_status)
+    record = build(results, info, devices, profile, seed, duration, stale, interrupted, fail_on, exit_status)
     problems = []
     for option, path in paths.items():
         try:

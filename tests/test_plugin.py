@@ -160,3 +160,10 @@ def test_downstream_project_fails_when_its_layer_is_broken(pytester):
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(failed=2, skipped=1)
+
+
+def test_a_layer_spec_file_collects_items_per_layer(pytester):
+    pytester.makefile(".toml", layers='[[layer]]\nlayer = "keras.layers:Conv1D"\nkwargs = { filters = 2, kernel_size = 3 }\ninput_shape = [8, 3]\n')
+    result = pytester.runpytest_inprocess(*PLUGIN, "--keras-layer-spec", "layers.toml", "--keras-contracts", "DENSE-SHAPE-2D", "--collect-only", "-q")
+    ids = [line for line in result.stdout.lines if line.startswith("keras-conformance::")]
+    assert ids == ["keras-conformance::DENSE-SHAPE-2D[keras+Conv1D-any]"]
