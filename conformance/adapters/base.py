@@ -112,8 +112,18 @@ class Implementation:
         return getattr(self.module.activations, name)
 
     def new_layer(self, **overrides):
-        """A fresh, unbuilt layer under test from its spec's kwargs (``overrides`` replace some)."""
-        return self.layer_class(**{**self.spec.kwargs, **overrides})
+        """A fresh, unbuilt layer under test from its spec's kwargs (``overrides`` replace some).
+
+        A kwarg written as ``{"class_name": "LSTM", "config": {"units": 2}}`` becomes a fresh
+        ``layers.LSTM(units=2)`` of the framework: how a spec gives a wrapper its inner layer.
+        """
+        kwargs = {name: self._materialize(value) for name, value in {**self.spec.kwargs, **overrides}.items()}
+        return self.layer_class(**kwargs)
+
+    def _materialize(self, value):
+        if isinstance(value, dict) and set(value) == {"class_name", "config"}:
+            return self.layer(value["class_name"], **value["config"])
+        return value
 
     def dense(self, units, activation=None, **kwargs):
         """A fresh, unbuilt layer of the class under test."""
