@@ -24,9 +24,48 @@ NUMPY_ACTIVATIONS = {
 }
 
 
+class DrawLog:
+    """Wraps hypothesis's ``st.data()`` object for a check and records every value drawn from it, so
+    a failure's example can be written down and replayed (:class:`Replayed`)."""
+
+    def __init__(self, data):
+        self._data = data
+        self.values = []
+
+    def draw(self, strategy, label=None):
+        value = self._data.draw(strategy, label=label)
+        self.values.append(value)
+        return value
+
+    def __repr__(self):
+        return f"Replayed({self.values!r})"
+
+
+class Replayed:
+    """Stands in for ``st.data()`` in a reproduction: gives back the recorded values in order."""
+
+    def __init__(self, values):
+        self.values = list(values)
+        self._next = 0
+
+    def draw(self, strategy=None, label=None):
+        if self._next >= len(self.values):
+            raise IndexError(f"the check drew more than the {len(self.values)} recorded values")
+        self._next += 1
+        return self.values[self._next - 1]
+
+
+def recording(drawn: dict) -> dict:
+    """``drawn`` with each ``st.data()`` object wrapped in a :class:`DrawLog`."""
+    return {name: DrawLog(value) if type(value).__name__ == "DataObject" else value for name, value in drawn.items()}
+
+
 def literal(value, imports: set | None = None) -> str:
     """Python source that evaluates to ``value`` exactly (arrays bit for bit); adds needed imports."""
     imports = set() if imports is None else imports
+    if isinstance(value, DrawLog):
+        imports.add("from conformance.reproduce import Replayed")
+        return f"Replayed({literal(value.values, imports)})"
     if isinstance(value, np.ndarray):
         imports.add("import numpy as np")
         body = np.array2string(value, separator=", ", threshold=sys.maxsize, floatmode="unique", max_line_width=100)
@@ -157,4 +196,7 @@ def attach(results, impl) -> None:
     """Store the snippet of every failed result of ``impl`` under ``result.extra['snippet']``."""
     for result in results:
         if result.status == "failed" and "example" in result.extra:
-            result.extra["snippet"] = snippet(result, impl)
+            try:
+                result.extra["snippet"] = snippet(result, impl)
+            except TypeError as error:  # a drawn value with no literal: the replay command still reproduces it
+                result.extra["snippet"] = f"# no Python snippet: {error}; replay with: {result.reproduce}\n"

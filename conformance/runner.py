@@ -39,6 +39,7 @@ from conformance.outcomes import (  # noqa: F401  (re-exported: runner.PASSED et
     Result,
     counts,
 )
+from conformance import reproduce
 from conformance.registry import Contract, NotApplicable
 
 PROFILES = {"quick": 6, "default": 25, "thorough": 200}  # hypothesis max_examples per cell
@@ -331,6 +332,7 @@ def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
     budget = _ShrinkBudget(SHRINK_SECONDS)
 
     def check(**drawn):
+        drawn = reproduce.recording(drawn)  # st.data() draws are kept, so the example can be written down
         key = _fingerprint(drawn)
         if not budget.should_run(key):
             return

@@ -216,3 +216,23 @@ def test_every_registered_prerequisite_exists_and_runs_before_its_dependents():
         for prerequisite in contract.rests_on:
             assert prerequisite in ids, f"{contract.id} rests on unknown {prerequisite}"
             assert order.index(prerequisite) < order.index(contract.id)
+
+
+def test_a_check_drawing_from_data_records_its_draws_for_the_snippet(impl):
+    from conformance import reproduce
+
+    def interactive(impl, data):
+        """Fails when the second draw exceeds the first."""
+        first = data.draw(st.integers(0, 100), label="first")
+        second = data.draw(st.integers(0, 100), label="second")
+        if second > first:
+            raise AssertionError(f"{second} > {first}")
+
+    result = runner.run_cell(toy_contract(interactive, given={"data": st.data()}), impl, runner.DEFAULT_DEVICE, "quick", 3)
+    assert result.status == runner.FAILED
+    assert result.extra["example"]["data"].values == [0, 1]  # the shrunk draws, in order
+    source = reproduce.literal(result.extra["example"]["data"], set())
+    assert source == "Replayed([0, 1])"
+    replayed = reproduce.Replayed([0, 1])
+    with pytest.raises(AssertionError, match="1 > 0"):
+        interactive(impl, replayed)
