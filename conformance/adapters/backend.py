@@ -43,3 +43,8 @@ class Backend(Protocol):
     def vjp(self, model: Any, x: np.ndarray, cotangent: np.ndarray) -> tuple:
         """Gradients of ``sum(model(x) * cotangent)`` w.r.t. ``x`` and ``model.trainable_weights``:
         ``(grad_x, [grad_w, ...])`` as numpy arrays, ``None`` for a missing gradient."""
+
+    def compiled_call(self, layer: Any, x: np.ndarray) -> np.ndarray:
+        """``layer(x)`` inside the framework's compiled function (``tf.function``, ``jax.jit``), in
+        inference mode, as numpy; raises :class:`~conformance.registry.NotApplicable`, saying why, where
+        there is none (not NotImplementedError, which a layer's own code may raise while being traced)."""

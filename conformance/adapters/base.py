@@ -218,6 +218,11 @@ class Implementation:
         """
         return self.backend.vjp(model, x, cotangent)
 
+    def compiled_call(self, layer, x) -> np.ndarray:
+        """``layer(x)`` inside the framework's compiled function (``tf.function``, ``jax.jit``), as numpy;
+        the backend raises NotApplicable, with its reason, where it compiles nothing."""
+        return self.backend.compiled_call(layer, x)
+
     # -- devices ----------------------------------------------------------------------------
     def devices(self) -> list[str]:
         """Visible devices as ``CPU:0``, ``CPU:1``, ``GPU:0``..."""

@@ -72,5 +72,14 @@ def vjp(model, x, cotangent):
         outputs, _ = model.stateless_call(trainable_values, frozen, inputs)
         return jnp.sum(outputs * jnp.asarray(cotangent, dtype=outputs.dtype))
 
-    grad_weights, grad_x = jax.grad(total, argnums=(0, 1))(trainable, tensor(x))
+    inputs = tensor(x)
+    if not jnp.issubdtype(inputs.dtype, jnp.floating):  # integer inputs (token ids) have no gradient
+        grad_weights = jax.grad(total)(trainable, inputs)
+        return None, [np.asarray(g) for g in grad_weights]
+    grad_weights, grad_x = jax.grad(total, argnums=(0, 1))(trainable, inputs)
     return np.asarray(grad_x), [np.asarray(g) for g in grad_weights]
+
+
+def compiled_call(layer, x):
+    # Outside a stateless scope the layer reads its variables' current values, which jit captures as constants.
+    return np.asarray(jax.jit(lambda inputs: layer(inputs))(tensor(x)))

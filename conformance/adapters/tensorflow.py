@@ -96,4 +96,10 @@ def vjp(model, x, cotangent):
 
 
 def _maybe_numpy(value):
-    return None if value is None else to_numpy(value)
+    # convert_to_tensor densifies the tf.IndexedSlices that gathers (Embedding) get as gradients
+    return None if value is None else to_numpy(tf.convert_to_tensor(value))
+
+
+def compiled_call(layer, x):
+    # A fresh tf.function per call: one trace, for this layer and this input shape only.
+    return to_numpy(tf.function(lambda inputs: layer(inputs))(tf.convert_to_tensor(x)))

@@ -7,6 +7,8 @@ import contextlib
 import numpy as np
 import torch
 
+from conformance.registry import NotApplicable
+
 name = "torch"
 
 # Exact float32 checks on a GPU need full-precision matmuls.
@@ -63,7 +65,9 @@ def set_random_seed(seed):
 
 
 def vjp(model, x, cotangent):
-    inputs = tensor(x).detach().requires_grad_(True)
+    inputs = tensor(x).detach()
+    if inputs.is_floating_point():  # integer inputs (token ids) have no gradient: grad_x comes back None
+        inputs.requires_grad_(True)
     weights = [w.value for w in model.trainable_weights]
     for w in weights:
         w.grad = None
@@ -75,3 +79,8 @@ def vjp(model, x, cotangent):
 
 def _maybe_numpy(value):
     return None if value is None else to_numpy(value)
+
+
+def compiled_call(layer, x):
+    raise NotApplicable("Keras 3 on torch runs layers eagerly; the kit compiles none (torch.compile is "
+                        "an optional backend feature, not what fit uses by default)")
