@@ -395,8 +395,10 @@ def run(impl, contracts, profile="default", seed=None, devices=None, on_result=N
                 result = Result(contract.id, contract.area, contract.level, impl.label, device, SKIPPED, seed=seed, profile=profile)
             elif blocking is not None and (device == DEFAULT_DEVICE or device in impl.devices()):
                 result = Result(contract.id, contract.area, contract.level, impl.label, device, BLOCKED, seed=seed, profile=profile)
-                result.message = f"blocked by {blocking.contract_id} ({blocking.status} on {blocking.device})"
-                result.extra["blocked_by"] = blocking.contract_id
+                # name the root cause, not the blocked contract in between
+                result.message = blocking.message if blocking.status == BLOCKED else (
+                    f"blocked by {blocking.contract_id} ({blocking.status} on {blocking.device})")
+                result.extra["blocked_by"] = blocking.extra.get("blocked_by", blocking.contract_id)
             else:
                 result = run_cell(contract, impl, device, profile, seed, timeout)
             if entry is not None:

@@ -154,19 +154,19 @@ def test_a_layer_whose_build_raises_gives_one_failure_and_blocked_cells(tmp_path
     out = capsys.readouterr().out
     record = json.loads(report.read_text())
     failed = [r for r in record["results"] if r["status"] == "failed"]
-    assert [r["contract_id"] for r in failed] == ["LAYER-EXPLICIT-BUILD"]
+    assert [r["contract_id"] for r in failed] == ["GENERIC-EXPLICIT-BUILD"]
     assert "this layer's build is broken" in failed[0]["message"]
     assert record["counts"]["blocked"] > 100
     assert len(out.splitlines()) < 200, f"{len(out.splitlines())} lines of output for one root cause"
-    assert "blocked by LAYER-EXPLICIT-BUILD (failed on default)" in out
+    assert "blocked by GENERIC-EXPLICIT-BUILD (failed on default)" in out and "(blocked on" not in out
 
 
 def test_explicit_build_that_never_marks_built_is_one_finding_not_a_flood(capsys):
     argv = ["run", "--impl", "keras", "--layer", "tests.unruly:NeverMarkedBuilt", "--profile", "quick", "--seed", "1"]
     assert main(argv) == 1
     out = capsys.readouterr().out
-    assert "MUST contracts failing: 1 (1 cells): LAYER-EXPLICIT-BUILD" in out
-    assert "built is not True after build()" in out
+    assert "MUST contracts failing: 1 (1 cells): GENERIC-EXPLICIT-BUILD" in out
+    assert "built is False after build(" in out
     assert "too many values to unpack" not in out
 
 

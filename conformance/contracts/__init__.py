@@ -4,6 +4,7 @@ from conformance.contracts import (  # noqa: F401
     compile,
     devices,
     errors,
+    generic,
     gradients,
     lifecycle,
     numerics,

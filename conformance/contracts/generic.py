@@ -1,0 +1,696 @@
+"""Contracts that hold for any Keras-style layer: building, weights, calls, configs, gradients, training.
+
+Each contract builds the layer from the implementation's :class:`~conformance.specs.LayerSpec`
+(``impl.new_layer()``) and feeds it the spec's inputs (``impl.spec.inputs()``), drawn through
+``st.data()`` so that a failure shrinks to, and prints, the smallest input that shows it.
+Calls without a ``training`` argument run in inference mode, as ``layer(x)`` does outside ``fit``.
+"""
+
+from __future__ import annotations
+
+import copy as copy_module
+import inspect
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from conformance import strategies
+from conformance.fixtures import require
+from conformance.fixtures.layers import count_builds
+from conformance.registry import MUST, SHOULD, NotApplicable, contract
+from conformance.specs import MAX_BATCH
+
+AREA = "generic"
+DATA = {"data": st.data()}
+
+
+# -- shared setup ------------------------------------------------------------------------------------
+
+
+def _draw_input(impl, data, batch_sizes=None):
+    return data.draw(impl.spec.inputs(batch_sizes), label="x")
+
+
+def _output(impl, layer, x, training=None):
+    """``layer(x)`` as numpy; ``training`` is passed only when given, since a layer whose ``call`` takes
+    no ``training`` argument (the reference's) runs in inference mode anyway."""
+    inputs = impl.tensor(x)
+    output = layer(inputs) if training is None else layer(inputs, training=training)
+    return impl.numpy(output)
+
+
+def _built(impl, x, **overrides):
+    """A fresh layer of the spec, built by a first call on ``x``."""
+    layer = impl.new_layer(**overrides)
+    layer(impl.tensor(x))
+    return layer
+
+
+def _ids(variables) -> list:
+    return [id(v) for v in variables]
+
+
+def _takes_training(layer) -> bool:
+    try:
+        return "training" in inspect.signature(layer.call).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _same_arrays(first, second) -> bool:
+    return len(first) == len(second) and all(
+        np.asarray(a).dtype == np.asarray(b).dtype and np.array_equal(a, b) for a, b in zip(first, second)
+    )
+
+
+def _values_like(array):
+    """A strategy of arrays with ``array``'s shape and dtype: floats in [-2, 2], integers in 0..9, booleans."""
+    dtype = np.asarray(array).dtype
+    if dtype.kind == "f":
+        return strategies.float_arrays(array.shape, dtype)
+    if dtype.kind == "b":
+        return hnp.arrays(dtype, array.shape, elements=st.booleans())
+    return hnp.arrays(dtype, array.shape, elements=st.integers(0, 9))
+
+
+def _as_float64(array):
+    array = np.asarray(array)
+    return array.astype(np.float64) if array.dtype.kind == "f" else array
+
+
+def _float64_twin(impl, layer, x):
+    """``(twin, x64)``: a float64 layer of the spec holding ``layer``'s weights widened exactly, built by a
+    call on ``x64`` (``x`` widened when it is float); NotApplicable, with the reason, when the layer or
+    the framework cannot compute in float64."""
+    reason = _float64_unavailable(impl)
+    if reason:
+        raise NotApplicable(reason)
+    x64 = _as_float64(x)
+    try:
+        twin = _built(impl, x64, dtype="float64")
+    except TypeError as error:
+        raise NotApplicable(f"{impl.spec.label} does not accept dtype='float64' ({error})") from None
+    narrow = [name for name in map(impl.dtype_name, twin.weights) if "float" in name and name != "float64"]
+    if narrow:
+        raise NotApplicable(f"{impl.spec.label}(dtype='float64') holds weights of dtype {narrow[0]}, not float64")
+    twin.set_weights([_as_float64(w) for w in layer.get_weights()])
+    return twin, x64
+
+
+def _output64(impl, twin, x64, compiled=False):
+    """The float64 twin's output; NotApplicable when it is not float64 (then it is no reference)."""
+    output = impl.compiled_call(twin, x64) if compiled else _output(impl, twin, x64)
+    if output.dtype != np.float64:
+        raise NotApplicable(f"{impl.spec.label}(dtype='float64') returns {output.dtype} outputs, not float64")
+    return output
+
+
+def _float64_unavailable(impl):
+    """Why float64 results of ``impl`` are not float64-accurate (``None`` when they are): a float64
+    ``Dense(1)`` must give 1.1 * 1.0 as the float64 1.1, not the float32 1.1 widened (Keras 3's torch
+    matmul does the latter). Without a ``Dense`` the framework's float64 is taken at its word."""
+    if not impl.has_layer("Dense"):
+        return None
+    probe = impl.layer("Dense", 1, dtype="float64")
+    probe.build((1, 1))
+    probe.set_weights([np.array([[1.1]]), np.array([0.0])])
+    output = impl.numpy(probe(impl.tensor(np.array([[1.0]]))))
+    if output.dtype != np.float64 or float(output[0, 0]) != 1.1:
+        return "a float64 layer computes at float32 precision (a float64 Dense gives 1.1 * 1.0 != 1.1)"
+    return None
+
+
+def _float32_allowance(pairs):
+    """How far two float32 computations of the same exact value may lie apart, from ``pairs`` of
+    (float32 result, float64 result of the same computation path).
+
+    Per entry, |a - b| <= |a - t| + |b - t| for the exact value t; float64 stands in for t (its own error
+    is ~2^-29 of float32's), so twice the largest float32 error seen on either path bounds every entry.
+    One float32 ulp of the largest output covers float64's own error. A bug that makes the paths
+    disagree shows in their float64 results, which this allowance never absorbs.
+    """
+    worst = max(float(np.max(np.abs(a.astype(np.float64) - b), initial=0.0)) for a, b in pairs)
+    magnitude = max(float(np.max(np.abs(b), initial=0.0)) for _, b in pairs)
+    return 2 * worst + float(np.spacing(np.float32(magnitude)))
+
+
+def _unless_spec_says_not(flag):
+    """A ``requires`` that makes a contract n/a when the layer spec sets ``flag`` (a bool field) to False."""
+
+    def requires(impl, device):
+        return None if getattr(impl.spec, flag) else f"the layer spec of {impl.spec.label} declares {flag}=False"
+
+    return requires
+
+
+def _targets(x, seed):
+    """Regression targets in [-1, 1] for a Dense(1) head, one per row of ``x``."""
+    return np.random.default_rng(seed).uniform(-1, 1, (len(x), 1)).astype(np.float32)
+
+
+def _model_on(impl, layer, x):
+    """A compiled Sequential of ``layer``, a flattening Reshape when its output on ``x`` has rank > 2, and
+    Dense(1), built for ``x``'s shape. Reshape to the known width rather than Flatten: tf_keras infers
+    an Embedding's symbolic output length as None, and a Dense after Flatten cannot be built from that."""
+    layers = [layer]
+    output_shape = _output(impl, impl.new_layer(), x).shape
+    if len(output_shape) > 2:
+        if not impl.has_layer("Reshape"):
+            raise NotApplicable(f"{impl.name} has no Reshape layer to flatten {impl.spec.label}'s rank-{len(output_shape)} output before Dense(1)")
+        layers.append(impl.layer("Reshape", (int(np.prod(output_shape[1:])),)))
+    model = impl.sequential(layers + [impl.layer("Dense", 1)])
+    model.build((None,) + x.shape[1:])
+    # SGD with a large step: a weight that should stay fixed and does not moves visibly.
+    model.compile(optimizer=impl.optimizer("SGD", learning_rate=0.1), loss="mse")
+    return model
+
+
+# -- building ----------------------------------------------------------------------------------------
+
+
+@contract(
+    "GENERIC-EXPLICIT-BUILD",
+    area=AREA,
+    level=MUST,
+    statement="layer.build((None,) + input_shape) marks the layer built and creates the same weight shapes as a "
+    "first call; with equal weights both layers give the same output.",
+    rationale="Models are built from shapes (Sequential.build, Input) as often as from data; the two paths must "
+    "agree, or a layer behaves differently depending on how it was first used. Every other generic contract "
+    "builds layers, so this is their root.",
+    given=DATA,
+    rests_on=(),
+)
+def check_generic_explicit_build(impl, data):
+    """Build one layer with build((None,) + x.shape[1:]) and one by calling it on x; compare `built`, the
+    weight shapes, and (after copying the weights) the two outputs bit for bit unless the spec declares
+    the layer non-deterministic."""
+    x = _draw_input(impl, data)
+    explicit = impl.new_layer()
+    explicit.build((None,) + x.shape[1:])
+    require(explicit.built is True, f"built is {explicit.built!r} after build({(None,) + x.shape[1:]}), expected True")
+    lazy = _built(impl, x)
+    explicit_shapes = [tuple(w.shape) for w in explicit.weights]
+    lazy_shapes = [tuple(w.shape) for w in lazy.weights]
+    require(explicit_shapes == lazy_shapes, f"build() made weights of shapes {explicit_shapes}, a first call made {lazy_shapes}")
+    if not impl.spec.deterministic:
+        return  # its outputs differ from call to call anyway
+    explicit.set_weights(lazy.get_weights())
+    a, b = _output(impl, explicit, x), _output(impl, lazy, x)
+    require(a.shape == b.shape and np.array_equal(a, b),
+            f"an explicitly built and a lazily built layer with equal weights give different outputs: {a} vs {b}")
+
+
+@contract(
+    "GENERIC-UNBUILT-AT-INIT",
+    area=AREA,
+    level=MUST,
+    statement="A freshly constructed layer holds no weights, and is not built unless it has no weights to create.",
+    rationale="Lazy building is what lets a layer be declared before its input size is known; a layer that "
+    "creates weights in __init__ cannot adapt to its input. Keras 3 marks stateless layers (Dropout) built "
+    "at construction, which is harmless only if their first call indeed creates nothing.",
+    given=DATA,
+    rests_on=(),
+)
+def check_generic_unbuilt_at_init(impl, data):
+    """Construct the layer and read `built`, `weights` and `trainable_weights`; when `built` is already
+    True, call it on a drawn input and require that it still holds no weights."""
+    layer = impl.new_layer()
+    require(len(layer.weights) == 0, f"{len(layer.weights)} weights right after construction, expected none")
+    require(len(layer.trainable_weights) == 0, "trainable_weights is not empty right after construction")
+    if layer.built:
+        x = _draw_input(impl, data)
+        layer(impl.tensor(x))
+        require(len(layer.weights) == 0, f"built is True right after construction, yet the first call created "
+                f"{len(layer.weights)} weights (shapes {[tuple(w.shape) for w in layer.weights]})")
+
+
+@contract(
+    "GENERIC-BUILD-ONCE",
+    area=AREA,
+    level=MUST,
+    statement="The first call builds the layer exactly once, with the full input shape; later calls with other "
+    "batch sizes never rebuild and keep the same weight objects.",
+    rationale="Rebuilding on a later call silently re-initialises trained weights; building from the wrong "
+    "shape gives weights of the wrong size.",
+    given={**DATA, "later": st.lists(st.integers(1, MAX_BATCH + 2), min_size=1, max_size=3)},
+)
+def check_generic_build_once(impl, data, later):
+    """Call a layer whose build is wrapped to count on x, then on inputs of the same shape with the later
+    batch sizes; the build log must be exactly [x.shape] (none for a layer built at construction) and
+    the weight objects must stay the same."""
+    x = _draw_input(impl, data)
+    log = []
+    layer = count_builds(impl.new_layer(), log)
+    built_at_init = layer.built
+    layer(impl.tensor(x))
+    require(layer.built is True, "built is not True after the first call")
+    expected = [] if built_at_init else [x.shape]
+    require(log == expected, f"build calls after the first call on shape {x.shape}: {log}, expected {expected}")
+    weights = list(layer.weights)
+    for batch in later:
+        rows = np.resize(x, (batch,) + x.shape[1:])  # x's rows repeated: the values do not matter here
+        layer(impl.tensor(rows))
+        require(log == expected, f"calling with shape {rows.shape} after building rebuilt the layer: build calls {log}")
+        require(_ids(layer.weights) == _ids(weights), f"calling with shape {rows.shape} replaced the layer's weight objects")
+
+
+@contract(
+    "GENERIC-NO-WEIGHTS-IN-CALL",
+    area=AREA,
+    level=MUST,
+    statement="Calls after the first create no weights, in inference or training mode.",
+    rationale="A layer that adds a weight in call() grows with every call: the optimizer never sees the new "
+    "weights, checkpoints stop matching, and a tf.function trace creates variables it cannot keep.",
+    given={**DATA, "calls": st.integers(1, 3)},
+)
+def check_generic_no_weights_in_call(impl, data, calls):
+    """Call the layer on x, then `calls` more times (alternating training=False and True when its call
+    takes `training`); `weights` must keep the same objects after every call."""
+    x = _draw_input(impl, data)
+    layer = _built(impl, x)
+    weights = _ids(layer.weights)
+    modes = [False, True] if _takes_training(layer) else [None]
+    for number in range(calls):
+        training = modes[number % len(modes)]
+        _output(impl, layer, x, training=training)
+        require(_ids(layer.weights) == weights, f"call {number + 2} (training={training}) changed the weights: "
+                f"{len(weights)} before, {len(layer.weights)} after")
+
+
+@contract(
+    "GENERIC-WEIGHTS-PARTITION",
+    area=AREA,
+    level=MUST,
+    statement="weights is exactly trainable_weights followed by non_trainable_weights (the same objects, none "
+    "twice), in the same order on every call.",
+    rationale="get_weights/set_weights, checkpoints and optimizers index weights by position; a weight listed "
+    "twice is updated twice, one missing from weights is never saved, and an order that changes between "
+    "calls loads weights into the wrong variables.",
+    given=DATA,
+)
+def check_generic_weights_partition(impl, data):
+    """Compare the ids of weights with those of trainable_weights + non_trainable_weights after the first
+    call, and again after a second call."""
+    x = _draw_input(impl, data)
+    layer = _built(impl, x)
+    first = _ids(layer.weights)
+    for when in ("after the first call", "after a second call"):
+        if when != "after the first call":
+            layer(impl.tensor(x))
+        weights = _ids(layer.weights)
+        parts = _ids(layer.trainable_weights) + _ids(layer.non_trainable_weights)
+        require(len(set(weights)) == len(weights), f"{when}, weights lists a variable twice")
+        require(weights == parts, f"{when}, weights ({len(weights)}) is not trainable_weights "
+                f"({len(layer.trainable_weights)}) + non_trainable_weights ({len(layer.non_trainable_weights)}) in order")
+        require(weights == first, f"{when}, the order of weights changed")
+
+
+@contract(
+    "GENERIC-SET-GET-WEIGHTS",
+    area=AREA,
+    level=MUST,
+    statement="set_weights then get_weights returns exactly the values set, and later changes to the caller's "
+    "arrays do not reach the layer.",
+    rationale="Copying weights between models and loading checkpoints rely on an exact round trip; aliasing "
+    "the caller's arrays lets an unrelated edit change a model.",
+    given=DATA,
+)
+def check_generic_set_get_weights(impl, data):
+    """Build on x, draw new values of every weight's shape and dtype, set them, read them back exactly, then
+    add 1 to the arrays that were set and read again."""
+    x = _draw_input(impl, data)
+    layer = _built(impl, x)
+    values = [data.draw(_values_like(w), label=f"weight {i}") for i, w in enumerate(layer.get_weights())]
+    given = [v.copy() for v in values]
+    layer.set_weights(given)
+    require(_same_arrays(layer.get_weights(), values), "get_weights differs from the arrays passed to set_weights")
+    for array in given:
+        array += array.dtype.type(1)
+    require(_same_arrays(layer.get_weights(), values), "changing the arrays passed to set_weights changed the layer's weights")
+
+
+@contract(
+    "GENERIC-INPUTS-UNCHANGED",
+    area=AREA,
+    level=MUST,
+    statement="Calling the layer, on a numpy array or on a tensor made from one, never changes that array.",
+    rationale="Users reuse their data after a call; a layer that writes into its input (an in-place "
+    "normalisation, a buffer shared with the framework) corrupts the dataset silently.",
+    given=DATA,
+)
+def check_generic_inputs_unchanged(impl, data):
+    """Call the layer on x itself and on impl.tensor(x) (in training mode too when its call takes
+    `training`), then compare x with a copy taken before, bit for bit."""
+    x = _draw_input(impl, data)
+    before = x.copy()
+    layer = impl.new_layer()
+    layer(x)
+    require(np.array_equal(x, before), "calling the layer on a numpy array changed the array")
+    for training in [None, True] if _takes_training(layer) else [None]:
+        _output(impl, layer, x, training=training)
+        require(np.array_equal(x, before), f"calling the layer (training={training}) changed the array its input tensor was made from")
+
+
+@contract(
+    "GENERIC-DETERMINISTIC-INFERENCE",
+    area=AREA,
+    level=MUST,
+    statement="The same input twice in inference mode gives bit-identical outputs.",
+    rationale="predict() and evaluate() must be repeatable; a layer that stays random at inference (dropout "
+    "left on) makes every metric noisy and every saved prediction irreproducible.",
+    given=DATA,
+    requires=_unless_spec_says_not("deterministic"),
+)
+def check_generic_deterministic_inference(impl, data):
+    """Call the built layer twice on x with training=False (no argument when its call takes none) and
+    compare the outputs bit for bit."""
+    x = _draw_input(impl, data)
+    layer = _built(impl, x)
+    training = False if _takes_training(layer) else None
+    first, second = _output(impl, layer, x, training), _output(impl, layer, x, training)
+    require(np.array_equal(first, second, equal_nan=True), f"two inference calls on the same input differ: {first} vs {second}")
+
+
+def _shape_list(shape):
+    """A declared shape as a tuple of ints and None (TensorShape, list or tuple)."""
+    as_list = getattr(shape, "as_list", None)
+    return tuple(as_list() if as_list else shape)
+
+
+@contract(
+    "GENERIC-OUTPUT-SHAPE",
+    area=AREA,
+    level=MUST,
+    statement="compute_output_shape((None,) + input_shape) agrees with the shape of the eager output, with None "
+    "for the batch axis.",
+    rationale="Functional models and Sequential.summary() build from compute_output_shape without running the "
+    "layer; a declared shape that differs from the real one breaks the next layer's build.",
+    given=DATA,
+)
+def check_generic_output_shape(impl, data):
+    """Compare compute_output_shape((None,) + x.shape[1:]) with (None,) + layer(x).shape[1:]; NotApplicable when
+    the layer has no compute_output_shape or it raises NotImplementedError."""
+    x = _draw_input(impl, data)
+    layer = impl.new_layer()
+    output = _output(impl, layer, x)
+    if not hasattr(layer, "compute_output_shape"):
+        raise NotApplicable(f"{impl.spec.label} has no compute_output_shape")
+    try:
+        declared = _shape_list(layer.compute_output_shape((None,) + x.shape[1:]))
+    except NotImplementedError as error:
+        raise NotApplicable(f"{impl.spec.label}.compute_output_shape raises NotImplementedError ({error})") from None
+    expected = (None,) + output.shape[1:]
+    require(declared == expected, f"compute_output_shape({(None,) + x.shape[1:]}) = {declared}, the output has shape "
+            f"{output.shape}, expected {expected}")
+
+
+def _same_config(a, b) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_config(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_config(p, q) for p, q in zip(a, b))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.array_equal(a, b)
+    return a == b
+
+
+@contract(
+    "GENERIC-CONFIG-ROUND-TRIP",
+    area=AREA,
+    level=MUST,
+    statement="type(layer).from_config(layer.get_config()) has the same config and, holding the same weights, "
+    "gives bit-identical outputs.",
+    rationale="Saving, loading and cloning models (keras.models.clone_model, model.to_json) rebuild every "
+    "layer from its config; an argument the config forgets comes back as its default.",
+    given=DATA,
+)
+def check_generic_config_round_trip(impl, data):
+    """Build on x, rebuild from get_config() with from_config, compare the configs, copy the weights into
+    the copy, and compare the outputs on x bit for bit; NotApplicable without get_config/from_config."""
+    layer_type = impl.layer_class
+    if not hasattr(layer_type, "from_config") or not hasattr(layer_type, "get_config"):
+        raise NotApplicable(f"{impl.spec.label} has no get_config/from_config")
+    x = _draw_input(impl, data)
+    layer = _built(impl, x)
+    config = layer.get_config()
+    copy = type(layer).from_config(copy_module.deepcopy(config))  # Keras's wrappers pop keys from the dict they get
+    require(_same_config(copy.get_config(), config), f"from_config(get_config()) has config {copy.get_config()}, expected {config}")
+    copy(impl.tensor(x))
+    copy.set_weights(layer.get_weights())
+    a, b = _output(impl, layer, x), _output(impl, copy, x)
+    require(a.shape == b.shape and np.array_equal(a, b, equal_nan=True),
+            f"the layer rebuilt from its config, holding the same weights, gives {b}, the original {a}")
+
+
+@contract(
+    "GENERIC-BATCH-INDEPENDENCE",
+    area=AREA,
+    level=MUST,
+    statement="In inference mode each row of layer(X) equals layer(X[i:i+1]) within float32 rounding.",
+    rationale="predict() splits data into batches of any size; a layer whose inference output for one row "
+    "depends on the other rows (batch statistics left on, a reduction over the wrong axis) gives results "
+    "that change with the batch size.",
+    given=DATA,
+    requires=_unless_spec_says_not("batch_independent"),
+)
+def check_generic_batch_independence(impl, data):
+    """Compare every row of layer(X) with layer(X[i:i+1]), allowing twice the largest float32 error seen on
+    either path (each path's float32 result against the same path in float64, weights widened exactly)
+    plus one float32 ulp of the output; NotApplicable when the layer cannot compute in float64."""
+    x = _draw_input(impl, data, batch_sizes=st.integers(2, MAX_BATCH))
+    layer = _built(impl, x)
+    twin, x64 = _float64_twin(impl, layer, x)
+    full, full64 = _output(impl, layer, x), _output64(impl, twin, x64)
+    rows = [(_output(impl, layer, x[i : i + 1]), _output64(impl, twin, x64[i : i + 1])) for i in range(len(x))]
+    allowance = _float32_allowance([(full, full64)] + rows)
+    for i, (row, _) in enumerate(rows):
+        gap = float(np.max(np.abs(row[0].astype(np.float64) - full[i]), initial=0.0))
+        require(gap <= allowance, f"row {i} of layer(X) is {full[i]}, layer(X[{i}:{i + 1}]) is {row[0]}: they differ by "
+                f"{gap:.3g}, more than the float32 allowance {allowance:.3g}")
+
+
+@contract(
+    "GENERIC-COMPILED-EQUALS-EAGER",
+    area=AREA,
+    level=SHOULD,
+    statement="The output inside a compiled function (tf.function, jax.jit) equals the eager output within "
+    "float32 rounding.",
+    rationale="fit() and predict() run the layer compiled; a layer whose graph path differs from its eager path "
+    "(Python-side state, a branch on a tensor value) trains a different function from the one users test.",
+    given=DATA,
+)
+def check_generic_compiled_equals_eager(impl, data):
+    """Compare impl.compiled_call(layer, x) with layer(x) in inference mode, allowing twice the largest float32
+    error of either path against the same path in float64 plus one float32 ulp of the output."""
+    x = _draw_input(impl, data)
+    layer = _built(impl, x)
+    twin, x64 = _float64_twin(impl, layer, x)
+    eager, compiled = _output(impl, layer, x), impl.compiled_call(layer, x)
+    pairs = [(eager, _output64(impl, twin, x64)), (compiled, _output64(impl, twin, x64, compiled=True))]
+    allowance = _float32_allowance(pairs)
+    require(compiled.shape == eager.shape, f"compiled output shape {compiled.shape}, eager {eager.shape}")
+    gap = float(np.max(np.abs(compiled.astype(np.float64) - eager), initial=0.0))
+    require(gap <= allowance, f"compiled output {compiled} and eager output {eager} differ by {gap:.3g}, more than "
+            f"the float32 allowance {allowance:.3g}")
+
+
+# -- gradients and training --------------------------------------------------------------------------
+
+FLOAT64_EPS = float(np.finfo(np.float64).eps)
+# float64's unit roundoff over float32's: a computation's float64 rounding error is about this
+# fraction of the same computation's float32 error, cancellations inside the layer included.
+FLOAT64_OVER_FLOAT32 = 2.0**-29
+# Central differences: h = cbrt(eps) * scale balances truncation O(h^2) against rounding O(eps / h).
+FD_STEP = FLOAT64_EPS ** (1 / 3)
+FD_DIRECTIONS = 3
+# The float32 error measured at a point can be small by chance; the float64 allowance takes the largest
+# seen over all evaluated points, times this margin, and a 64-ulp floor of the loss's own terms.
+FD_ROUNDING_MARGIN = 16
+FD_FLOOR_ULPS = 64
+# Kinks (a ReLU at 0, a tie in a max) sit exactly where shrinking goes, and there the derivative does not
+# exist: the tape's choice of subgradient is right and no finite difference can confirm it. The gradient is
+# therefore checked at the drawn input moved by a random 2^-10 of its scale, which misses them almost surely.
+FD_JITTER = 2.0**-10
+
+
+def _jittered(x, input_range, seed):
+    """``x`` moved by up to ``FD_JITTER * max(1, |x|)`` per entry, kept inside the spec's input range."""
+    rng = np.random.default_rng(seed)
+    moved = x + FD_JITTER * np.maximum(1.0, np.abs(x)) * rng.uniform(-1.0, 1.0, x.shape)
+    return np.clip(moved, *input_range)
+
+
+def _directional_derivatives(loss, parameters, direction, step):
+    """Central differences of ``loss`` along ``direction`` with steps h, 2h and 4h, and the one-sided
+    differences ``(right, left)`` at h and at 2h (for points where the layer has a kink)."""
+    def at(t):
+        return loss([p + t * d for p, d in zip(parameters, direction)])
+
+    centre = at(0.0)
+    central, one_sided = [], []
+    for h in (step, 2 * step, 4 * step):
+        plus, minus = at(h), at(-h)
+        central.append((plus - minus) / (2 * h))
+        one_sided.append(((plus - centre) / h, (centre - minus) / h))
+    return central, one_sided[:2]
+
+
+def _at_a_kink(one_sided, tolerance) -> bool:
+    """Whether the layer has a kink here along the direction (max pooling at a tie, ReLU or PReLU at 0).
+
+    The gap between the right and left slopes at step h is ``J + L'' h + O(h^3)``: ``J``, the jump in
+    slope, is zero where the layer is smooth. ``2 gap(h) - gap(2h)`` removes the curvature term and
+    leaves ``J`` (up to ``O(h^3)``, far below the truncation estimate); a kink is a ``J`` above
+    ``tolerance`` (rounding and truncation of the slopes)."""
+    (right, left), (right2, left2) = one_sided
+    return abs(2 * (right - left) - (right2 - left2)) > tolerance
+
+
+def _near_a_kink(central, rounding) -> bool:
+    """Whether a kink lies within the steps, not at the point itself: smooth central differences differ
+    by ``O(h^2)``, so ``D(2h) - D(4h)`` is about 4 times ``D(h) - D(2h)``; a kink inside the step makes
+    them shrink like ``1/h`` instead (a ratio near 2), or leaves one of them at zero."""
+    first, second = central[0] - central[1], central[1] - central[2]
+    if max(abs(first), abs(second)) <= 4 * rounding:
+        return False  # no truncation visible above rounding
+    return first == 0 or not 3 <= second / first <= 5
+
+
+@contract(
+    "GENERIC-GRAD-FINITE-DIFFERENCE",
+    area=AREA,
+    level=MUST,
+    statement="In float64, the gradient of sum(output * g) with respect to the float input and every trainable "
+    "weight agrees with central finite differences of the layer's own forward pass.",
+    rationale="fit() is only as right as the backward pass; a custom gradient, a fused kernel or a stop_gradient "
+    "in the wrong place trains the wrong function without any error.",
+    given={**DATA, "direction_seed": st.integers(0, 2**16)},
+)
+def check_generic_grad_finite_difference(impl, data, direction_seed):
+    """For 3 random unit directions v over (x if float, trainable weights), compare <tape gradient, v> with
+    the central difference D(h) of L = sum(layer(x) * g) in float64, h = cbrt(eps) * max(1, |p|). Allowed:
+    the truncation estimate max(|D(h) - D(2h)|, |D(2h) - D(4h)| / 4) (Richardson: ~3x D(h)'s own), plus the
+    rounding of the losses over 2h, measured: 16 * 2^-29 times the largest |L32 - L64| of the float32 layer
+    at the same points (floor: 64 ulps of sum |output * g|), plus 64 ulps of sum |gradient * v| for the tape.
+    The float input is first moved by a random 2^-10 of its scale, off the kinks shrinking goes to; a
+    direction along which the differences still show a kink decides nothing. NotApplicable when the layer
+    cannot compute in float64."""
+    x32 = _draw_input(impl, data)
+    layer32 = _built(impl, x32)
+    layer, x = _float64_twin(impl, layer32, x32)
+    if x.dtype.kind == "f":
+        x = _jittered(x, impl.spec.input_range, direction_seed)
+    output = _output64(impl, layer, x)
+    cotangent = data.draw(strategies.cotangents(output.shape).map(_as_float64), label="cotangent")
+    grad_x, grad_weights = impl.vjp(layer, x, cotangent)
+    trainable = _ids(layer.trainable_weights)
+    values = layer.get_weights()
+    positions = [i for i, w in enumerate(layer.weights) if id(w) in trainable]
+    differentiate_x = x.dtype.kind == "f"
+    parameters = ([x] if differentiate_x else []) + [values[i] for i in positions]
+    names = (["the input"] if differentiate_x else []) + [f"trainable weight {n} (weights[{i}])" for n, i in enumerate(positions)]
+    gradients = ([grad_x] if differentiate_x else []) + list(grad_weights)
+    for name, gradient, parameter in zip(names, gradients, parameters):
+        require(gradient is not None, f"no gradient reaches {name} (it came back as None)")
+        require(np.shape(gradient) == parameter.shape, f"the gradient of {name} has shape {np.shape(gradient)}, expected {parameter.shape}")
+    if not parameters:
+        raise NotApplicable(f"{impl.spec.label} has integer inputs and no trainable weights: nothing to differentiate")
+    narrow = [np.asarray(w).dtype for w in layer32.get_weights()]
+    rounding_errors = []
+
+    def loss(point):
+        """L in float64 at ``point``; records a float64 rounding estimate from L in float32 there."""
+        inputs, weights = (point[0], point[1:]) if differentiate_x else (x, point)
+        full = list(values)
+        for i, value in zip(positions, weights):
+            full[i] = value
+        layer.set_weights(full)
+        layer32.set_weights([w.astype(dtype) for w, dtype in zip(full, narrow)])
+        terms = _output(impl, layer, inputs) * cotangent
+        total = float(np.sum(terms))
+        total32 = float(np.sum(_output(impl, layer32, inputs.astype(x32.dtype)).astype(np.float64) * cotangent))
+        rounding_errors.append(max(FD_ROUNDING_MARGIN * FLOAT64_OVER_FLOAT32 * abs(total32 - total),
+                                   FD_FLOOR_ULPS * FLOAT64_EPS * float(np.sum(np.abs(terms)))))
+        return total
+
+    step = FD_STEP * max(1.0, max(float(np.max(np.abs(p), initial=0.0)) for p in parameters))
+    rng = np.random.default_rng(direction_seed)
+    for _ in range(FD_DIRECTIONS):
+        direction = [rng.standard_normal(p.shape) for p in parameters]
+        norm = np.sqrt(sum(float(np.sum(d * d)) for d in direction))
+        direction = [d / norm for d in direction]
+        (numeric, double, quadruple), one_sided = _directional_derivatives(loss, parameters, direction, step)
+        analytic = sum(float(np.sum(g * d)) for g, d in zip(gradients, direction))
+        truncation = max(abs(numeric - double), abs(double - quadruple) / 4)
+        loss_rounding = 2 * max(rounding_errors) / (2 * step)
+        tape_rounding = FD_FLOOR_ULPS * FLOAT64_EPS * sum(float(np.sum(np.abs(g * d))) for g, d in zip(gradients, direction))
+        rounding = loss_rounding + tape_rounding
+        # At a kink the derivative does not exist, and each coordinate's kink (a tie in a max, a ReLU at 0)
+        # may take any slope of its own subgradient, which no difference along one direction bounds: this
+        # direction decides nothing. Shrinking moves towards zeros, where kinks are, so a real failure
+        # still shrinks to the smooth point nearest them.
+        near = _near_a_kink((numeric, double, quadruple), rounding)
+        # A jump in slope as small as the slopes' rounding still moves the tape's choice off the central
+        # difference, so any visible jump skips the direction: a skipped smooth direction costs power, a
+        # kink taken for smooth would fail a correct layer.
+        if near or _at_a_kink(one_sided, 2 * loss_rounding + truncation):
+            continue
+        require(abs(numeric - analytic) <= truncation + rounding,
+                f"directional derivative along a random direction: finite differences {numeric!r}, tape {analytic!r} "
+                f"(allowed {truncation:.2g} truncation + {rounding:.2g} rounding)")
+
+
+@contract(
+    "GENERIC-TRAINABLE-FALSE-FREEZES",
+    area=AREA,
+    level=MUST,
+    statement="With trainable = False a layer has no trainable weights, and one fit epoch of a compiled Sequential "
+    "containing it leaves every one of its weights unchanged.",
+    rationale="Freezing is how transfer learning keeps pretrained weights; a frozen layer that still exposes "
+    "trainable weights, or keeps updating its statistics, is changed by fit.",
+    given={**DATA, "targets_seed": st.integers(0, 2**16)},
+)
+def check_generic_trainable_false_freezes(impl, data, targets_seed):
+    """Build on x, set trainable = False, read trainable_weights; fit a Sequential of the layer (Reshape, Dense(1))
+    one epoch with SGD(0.1) on mse against targets in [-1, 1]; compare the layer's weights bit for bit."""
+    x = _draw_input(impl, data)
+    layer = _built(impl, x)
+    layer.trainable = False
+    require(len(layer.trainable_weights) == 0, f"with trainable = False the layer still has {len(layer.trainable_weights)} trainable weights")
+    before = layer.get_weights()
+    model = _model_on(impl, layer, x)
+    targets = _targets(x, targets_seed)
+    model.fit(x, targets, epochs=1, batch_size=len(x), shuffle=False, verbose=0)
+    after = layer.get_weights()
+    changed = [i for i, (a, b) in enumerate(zip(before, after)) if not np.array_equal(a, b)]
+    require(not changed, f"one fit epoch changed weights {changed} of a layer with trainable = False")
+
+
+@contract(
+    "GENERIC-FIT-STEP-FINITE-GRADIENTS",
+    area=AREA,
+    level=MUST,
+    statement="Inside a compiled Sequential, every trainable weight of the layer gets a finite gradient, and one "
+    "fit step leaves every weight finite.",
+    rationale="One missing or NaN gradient stops a weight from training or turns every weight into NaN at the "
+    "next optimizer step; neither raises an error.",
+    given={**DATA, "targets_seed": st.integers(0, 2**16)},
+)
+def check_generic_fit_step_finite_gradients(impl, data, targets_seed):
+    """Sequential(layer, a flattening Reshape when its output has rank > 2, Dense(1)) compiled with mse and SGD(0.1): the
+    gradients impl.vjp gives the layer's trainable weights (for cotangent 1) must be present and finite;
+    after one fit step on targets in [-1, 1] every weight of the model must be finite."""
+    x = _draw_input(impl, data)
+    layer = impl.new_layer()
+    model = _model_on(impl, layer, x)  # built before the gradient, which pairs gradients with model.trainable_weights
+    targets = _targets(x, targets_seed)
+    _, gradients = impl.vjp(model, x, np.ones((len(x), 1), np.float32))
+    by_weight = dict(zip(_ids(model.trainable_weights), gradients))
+    for index, weight in enumerate(layer.trainable_weights):
+        gradient = by_weight.get(id(weight))
+        require(gradient is not None, f"trainable weight {index} (shape {tuple(weight.shape)}) of the layer gets no gradient in the model")
+        require(np.all(np.isfinite(gradient)), f"trainable weight {index} of the layer gets a non-finite gradient: {gradient}")
+    model.fit(x, targets, epochs=1, batch_size=len(x), shuffle=False, verbose=0)
+    for index, value in enumerate(model.get_weights()):
+        require(np.all(np.isfinite(value)), f"after one fit step, model weight {index} is not finite: {value}")

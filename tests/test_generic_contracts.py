@@ -1,0 +1,170 @@
+"""The generic contracts: every one passes on correct Keras layers, and each fails the broken layer it exists for."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+import tf_keras
+
+from conformance import adapters, catalog
+from conformance.runner import FAILED, NOT_APPLICABLE, PASSED, run_cell
+from conformance.specs import LayerSpec
+
+GENERIC = [c for c in catalog.all_contracts() if c.area == "generic"]
+SEED = 20260601
+
+CORRECT_LAYERS = {
+    "Conv1D": LayerSpec("keras.layers:Conv1D", kwargs={"filters": 2, "kernel_size": 3}, input_shape=(8, 3)),
+    "Conv2D": LayerSpec("keras.layers:Conv2D", kwargs={"filters": 2, "kernel_size": 2}, input_shape=(5, 5, 2)),
+    "LayerNormalization": LayerSpec("keras.layers:LayerNormalization", input_shape=(None, 4)),
+    "Embedding": LayerSpec("keras.layers:Embedding", kwargs={"input_dim": 20, "output_dim": 3}, input_shape=(None,),
+                           input_dtype="int32", input_range=(0, 20)),
+    "GRU": LayerSpec("keras.layers:GRU", kwargs={"units": 3}, input_shape=(4, 2)),
+    "BatchNormalization": LayerSpec("keras.layers:BatchNormalization", input_shape=(4,)),
+    "Dropout": LayerSpec("keras.layers:Dropout", kwargs={"rate": 0.5}, input_shape=(4,), stochastic_in_training=True),
+}
+IMPLEMENTATIONS = [("keras", None), ("tf_keras", None), ("reference", None)] + [("keras", name) for name in CORRECT_LAYERS]
+
+
+def test_generic_contracts_are_registered_with_the_build_root():
+    ids = {c.id for c in GENERIC}
+    assert {"GENERIC-EXPLICIT-BUILD", "GENERIC-UNBUILT-AT-INIT", "GENERIC-GRAD-FINITE-DIFFERENCE", "GENERIC-COMPILED-EQUALS-EAGER"} <= ids
+    for c in GENERIC:
+        expected = () if c.id in ("GENERIC-EXPLICIT-BUILD", "GENERIC-UNBUILT-AT-INIT") else ("GENERIC-EXPLICIT-BUILD",)
+        assert c.rests_on == expected, c.id
+        assert c.how_checked, f"{c.id} has no docstring saying how it is checked"
+
+
+@pytest.mark.parametrize("impl_name, layer", IMPLEMENTATIONS, ids=lambda v: str(v))
+def test_correct_layers_pass_every_generic_contract(impl_name, layer):
+    impl = adapters.load(impl_name, spec=CORRECT_LAYERS.get(layer))
+    results = {c.id: run_cell(c, impl, "default", "quick", SEED) for c in GENERIC}
+    bad = {cid: f"{r.status}: {r.message}" for cid, r in results.items() if r.status not in (PASSED, NOT_APPLICABLE)}
+    assert not bad, bad
+    must_not_apply = {cid for cid, r in results.items() if r.status == NOT_APPLICABLE}
+    # Only the reference lacks get_config; Keras on TF computes float64 and compiles with tf.function.
+    assert must_not_apply <= ({"GENERIC-CONFIG-ROUND-TRIP"} if impl_name == "reference" else set()), must_not_apply
+
+
+# -- broken layers, each caught by the contract it targets --------------------------------------------
+
+
+class WeightInCall(tf_keras.layers.Dense):
+    """Adds a fresh weight on every call after the first (tf_keras, unlike Keras 3, lets call() add weights)."""
+
+    def call(self, inputs):
+        self._calls = getattr(self, "_calls", 0) + 1
+        if self._calls > 1:
+            self.add_weight(name=f"extra_{self._calls}", shape=(1,), initializer="zeros")
+        return super().call(inputs)
+
+
+class CentredOnBatch(keras.layers.Dense):
+    """Subtracts the batch mean at inference too."""
+
+    def call(self, inputs):
+        outputs = super().call(inputs)
+        return outputs - keras.ops.mean(outputs, axis=0, keepdims=True)
+
+
+class HalfGradient(keras.layers.Dense):
+    """Its backward pass passes on half of the true input gradient."""
+
+    def call(self, inputs):
+        @tf.custom_gradient
+        def halve_gradient(values):
+            return tf.identity(values), lambda upstream: upstream / 2
+
+        return super().call(halve_gradient(inputs))
+
+
+class ForgetsActivation(keras.layers.Dense):
+    """get_config drops the activation, so a copy comes back linear."""
+
+    def get_config(self):
+        config = super().get_config()
+        config["activation"] = "linear"
+        return config
+
+
+class NoisyAtInference(keras.layers.Dense):
+    """Adds fresh noise on every call, training or not."""
+
+    def call(self, inputs):
+        return super().call(inputs) + keras.random.normal((1, self.units), stddev=1e-3)
+
+
+class WrongOutputShape(keras.layers.Dense):
+    """Declares one unit more than it outputs."""
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units + 1,)
+
+
+BROKEN = [
+    (WeightInCall, {}, "GENERIC-NO-WEIGHTS-IN-CALL"),
+    (CentredOnBatch, {}, "GENERIC-BATCH-INDEPENDENCE"),
+    (HalfGradient, {}, "GENERIC-GRAD-FINITE-DIFFERENCE"),
+    (ForgetsActivation, {"activation": "tanh"}, "GENERIC-CONFIG-ROUND-TRIP"),
+    (NoisyAtInference, {}, "GENERIC-DETERMINISTIC-INFERENCE"),
+    (WrongOutputShape, {}, "GENERIC-OUTPUT-SHAPE"),
+]
+
+
+@pytest.mark.parametrize("layer_class, kwargs, contract_id", BROKEN, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_each_broken_layer_fails_its_contract(layer_class, kwargs, contract_id):
+    framework = "tf_keras" if issubclass(layer_class, tf_keras.layers.Layer) else "keras"
+    impl = adapters.load(framework, spec=LayerSpec(layer_class, kwargs={"units": 3, **kwargs}, input_shape=(None,)))
+    result = run_cell(catalog.get(contract_id), impl, "default", "quick", SEED)
+    assert result.status == FAILED, f"{contract_id} on {layer_class.__name__}: {result.status} {result.message}"
+    if layer_class is not NoisyAtInference:  # the root compares outputs of two calls too
+        assert run_cell(catalog.get("GENERIC-EXPLICIT-BUILD"), impl, "default", "quick", SEED).status == PASSED
+
+
+class CountsTrainingCalls(keras.layers.Dense):
+    """Keeps a non-trainable count of its training calls, even while frozen."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.training_calls = self.add_weight(shape=(), initializer="zeros", trainable=False, name="training_calls")
+
+    def call(self, inputs, training=None):
+        if training:
+            self.training_calls.assign_add(1.0)
+        return super().call(inputs)
+
+
+def test_a_frozen_layer_that_keeps_updating_fails_the_freeze_contract():
+    impl = adapters.load("keras", spec=LayerSpec(CountsTrainingCalls, kwargs={"units": 3}))
+    result = run_cell(catalog.get("GENERIC-TRAINABLE-FALSE-FREEZES"), impl, "default", "quick", SEED)
+    assert result.status == FAILED, result.message
+
+
+def test_compiled_call_matches_eager_on_a_plain_dense():
+    impl = adapters.load("keras")
+    layer = impl.new_layer()
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    eager = impl.numpy(layer(impl.tensor(x)))
+    assert np.array_equal(impl.compiled_call(layer, x), eager)
+
+
+def test_vjp_densifies_embedding_gradients():
+    """A gather's gradient is a tf.IndexedSlices; vjp must still give a dense array of the weight's shape."""
+    impl = adapters.load("keras", spec=CORRECT_LAYERS["Embedding"])
+    layer = impl.new_layer()
+    x = np.array([[1, 2, 2]], np.int32)
+    layer(impl.tensor(x))
+    _, (gradient,) = impl.vjp(layer, x, np.ones((1, 3, 3), np.float32))
+    assert gradient.shape == (20, 3) and gradient.dtype == np.float32
+    assert gradient[2].tolist() == [2.0, 2.0, 2.0] and gradient[1].tolist() == [1.0, 1.0, 1.0] and gradient[0].tolist() == [0.0] * 3
+
+
+def test_torch_backend_says_it_compiles_nothing():
+    pytest.importorskip("torch")
+    from conformance.adapters import torch as torch_backend
+    from conformance.registry import NotApplicable
+
+    with pytest.raises(NotApplicable, match="eagerly"):
+        torch_backend.compiled_call(None, np.zeros((1, 2), np.float32))
