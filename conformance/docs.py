@@ -8,6 +8,7 @@ reruns it). ``--check`` exits 1 when the pages on disk differ from what the regi
 from __future__ import annotations
 
 import json
+import tomllib
 import sys
 from pathlib import Path
 
@@ -37,7 +38,13 @@ def add_arguments(parser):
         action="store_true",
         help="first rerun the quick profile on reference, keras and tf_keras and rewrite <out>/status.json",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for --refresh-status (default 0)")
+    parser.add_argument(
+        "--refresh-layers",
+        action="store_true",
+        help="first rerun the generic contracts (quick profile) on every layer of <out>/keras-layers.toml with Keras 3 "
+        "and rewrite <out>/keras-layers-status.json",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for --refresh-status and --refresh-layers (default 0)")
 
 
 def command(args) -> int:
@@ -45,8 +52,10 @@ def command(args) -> int:
     status_path = out / "status.json"
     if args.refresh_status:
         write_status(status_path, refresh_status(seed=args.seed))
+    if args.refresh_layers:
+        write_status(out / LAYER_STATUS, refresh_layers(out / LAYER_SPECS, seed=args.seed))
     status = load_status(status_path)
-    pages = generate(status)
+    pages = generate(status, layer_table(out))
     if args.check:
         if not (out / "contracts").is_dir():
             print(f"keras-conformance docs --check: no generated pages under {out.resolve()}; run it from the "
@@ -119,8 +128,9 @@ def summarise(results) -> dict:
 # -- pages ---------------------------------------------------------------------------------------
 
 
-def generate(status) -> dict[str, str]:
-    """Every generated page by path relative to the docs folder: one per area, an index, findings."""
+def generate(status, table=None) -> dict[str, str]:
+    """Every generated page by path relative to the docs folder: one per area, an index, findings, and
+    the table of Keras's own layers when ``table`` (see :func:`layer_table`) is given."""
     from conformance import catalog, registry
 
     contracts = catalog.all_contracts()
@@ -128,6 +138,8 @@ def generate(status) -> dict[str, str]:
     pages = {f"contracts/{area}.md": area_page(area, [c for c in contracts if c.area == area], status) for area in areas}
     pages["contracts/index.md"] = contracts_index(areas, contracts)
     pages["findings.md"] = findings_page(contracts, status)
+    if table is not None:
+        pages["keras-layers.md"] = keras_layers_page([c for c in contracts if c.for_any_layer], *table)
     return pages
 
 
@@ -241,4 +253,93 @@ def findings_page(contracts, status) -> str:
         if not_run:
             lines += ["", f"{not_run} contracts were added after the last status refresh and have not run."]
         lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# -- the table of Keras's own layers ----------------------------------------------------------------
+
+LAYER_SPECS = "keras-layers.toml"  # the layers, as layer specs
+LAYER_STATUS = "keras-layers-status.json"  # the generic contracts' outcome on each (--refresh-layers)
+LAYER_FINDINGS = "keras-layers-findings.toml"  # failures confirmed as Keras's real behaviour, with a snippet
+
+
+def refresh_layers(spec_path, seed=0, profile="quick") -> dict:
+    """Run the generic contracts on every layer of ``spec_path`` with Keras 3; per layer and contract,
+    the most telling outcome over devices."""
+    from conformance import __version__, outcomes, pipeline, specs
+
+    table = {"kit_version": __version__, "profile": profile, "seed": seed, "layers": {}}
+    for spec in specs.load_file(spec_path):
+        session = pipeline.open_session("keras", contracts=["generic"], profile=profile, seed=seed, spec=spec)
+        results = session.run()
+        table["keras_version"] = session.impl.version
+        table["backend"] = session.impl.backend.name
+        table["layers"][spec.label] = summarise(results)
+        print(f"layer table: {spec.label}: {outcomes.counts(results)}", file=sys.stderr)
+    return table
+
+
+def layer_table(out):
+    """``(specs, status, findings)`` of the table under ``out``, or ``None`` when it has no spec file."""
+    from conformance import specs
+
+    out = Path(out)
+    if not (out / LAYER_SPECS).exists():
+        return None
+    findings_path = out / LAYER_FINDINGS
+    findings = tomllib.loads(findings_path.read_text(encoding="utf-8")).get("finding", []) if findings_path.exists() else []
+    return specs.load_file(out / LAYER_SPECS), load_status(out / LAYER_STATUS), findings
+
+
+def unconfirmed_failures(status, findings) -> list[tuple[str, str, str]]:
+    """``(layer, contract, status)`` of every failed, timed-out or kit-error cell of the table that no
+    confirmed finding explains: each is a kit bug to fix or a finding to confirm, never a table entry."""
+    confirmed = {(f.get("layer"), f.get("contract")) for f in findings}
+    return [
+        (layer, contract_id, entry["status"])
+        for layer, contracts in status.get("layers", {}).items()
+        for contract_id, entry in contracts.items()
+        if entry["status"] in ("failed", "timeout", "error") and (layer, contract_id) not in confirmed
+    ]
+
+
+def keras_layers_page(contracts, layer_specs, status, findings) -> str:
+    """Layer x generic contract, then every finding with the observed behaviour and a plain-Keras snippet."""
+    layers = status.get("layers", {})
+    source = (f"Keras {status.get('keras_version', '?')}, {status.get('backend', '?')} backend; profile {status.get('profile')}, "
+              f"seed {status.get('seed')}" if layers else "not run yet: `keras-conformance docs --refresh-layers`")
+    short = {c.id: c.id.removeprefix("GENERIC-") for c in contracts}
+    lines = [
+        GENERATED_NOTE,
+        "",
+        "# Keras's own layers",
+        "",
+        f"The generic contracts ([contracts/generic.md](contracts/generic.md)) on {len(layer_specs)} of Keras 3's built-in layers, "
+        f"each described by a layer spec in `docs/{LAYER_SPECS}` ({source}). A failure appears here only once it is "
+        "confirmed as Keras's real behaviour with a plain-Keras snippet (below); anything else is a kit bug to fix.",
+        "",
+        "| layer | " + " | ".join(short.values()) + " |",
+        "|---|" + "---|" * len(short),
+    ]
+    for spec in layer_specs:
+        row = layers.get(spec.label, {})
+        cells = [STATUS_LABEL.get((row.get(c.id) or {}).get("status"), "?") for c in contracts]
+        lines.append(f"| {spec.label} | " + " | ".join(cells) + " |")
+    lines += ["", "## Findings", ""]
+    if not findings:
+        lines.append("Every built-in layer in the table meets every generic contract that applies to it.")
+    for finding in findings:
+        lines += [
+            f"### {finding['layer']}: {finding['contract']}",
+            "",
+            _cell(finding["behaviour"]),
+            "",
+            "```python",
+            finding["snippet"].rstrip(),
+            "```",
+            "",
+        ]
+    unconfirmed = unconfirmed_failures(status, findings)
+    if unconfirmed:
+        lines += ["", "## Not yet confirmed", ""] + [f"- {layer}: {contract_id} ({what})" for layer, contract_id, what in unconfirmed]
     return "\n".join(lines).rstrip() + "\n"

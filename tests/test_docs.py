@@ -14,7 +14,7 @@ DOCS = ROOT / "docs"
 
 
 def test_generated_pages_on_disk_match_the_registry():
-    pages = docs.generate(docs.load_status(DOCS / "status.json"))
+    pages = docs.generate(docs.load_status(DOCS / "status.json"), docs.layer_table(DOCS))
     stale = docs.stale_pages(DOCS, pages)
     assert stale == [], f"stale generated docs {stale}: run `keras-conformance docs`"
 
@@ -37,6 +37,19 @@ def test_check_fails_on_an_edited_page_and_passes_after_regenerating(tmp_path, c
     assert str(page) in capsys.readouterr().err
     assert cli.main(["docs", "--out", str(out)]) == 0
     assert cli.main(["docs", "--out", str(out), "--check"]) == 0
+
+
+def test_the_keras_layer_table_covers_every_spec_and_holds_only_confirmed_findings():
+    specs, status, findings = docs.layer_table(DOCS)
+    assert len(specs) >= 30
+    generic = [c.id for c in catalog.all_contracts() if c.for_any_layer]
+    for spec in specs:
+        row = status["layers"].get(spec.label)
+        assert row is not None and sorted(row) == sorted(generic), f"{spec.label}: run `keras-conformance docs --refresh-layers`"
+    assert docs.unconfirmed_failures(status, findings) == [], "a failing cell is a kit bug to fix or a finding to confirm"
+    for finding in findings:  # a confirmed finding names a real cell and shows the behaviour in plain Keras
+        assert status["layers"][finding["layer"]][finding["contract"]]["status"] == "failed"
+        assert "import keras" in finding["snippet"] and finding["behaviour"].strip()
 
 
 def test_check_outside_the_repository_says_where_it_looked(tmp_path, monkeypatch, capsys):
