@@ -1,4 +1,4 @@
-"""Float64 numpy truth for dense layers, stacks of them, and optimizer steps, with error bounds.
+"""Float64 numpy truth for dense layers, stacks of them, losses and optimizer steps, with error bounds.
 
 Every oracle answer is an :class:`Interval`: a float64 centre and a radius that bounds how far a
 correct implementation computing in ``dtype`` may land from it. The radius comes from standard
@@ -7,6 +7,7 @@ floating-point error analysis, not from a hand-picked constant:
 * a dot product of length ``n`` computed in any order (with or without FMA) is within
   ``gamma(n) * sum(|a_i * b_i|)`` of the exact value, ``gamma(n) = n*u / (1 - n*u)``, where ``u``
   is the unit roundoff of ``dtype`` (Higham, *Accuracy and Stability of Numerical Algorithms*, 3.1);
+  any other IEEE operation is correctly rounded, within ``u * |result|``;
 * an activation maps its input's interval to the exact range it takes there (each activation is
   monotone; softmax is bounded by its extreme logit differences), so saturation stays exact at any
   magnitude, and adds its own rounding, budgeted at ``ACTIVATION_ULPS`` units in the last place of
@@ -18,11 +19,16 @@ floating-point error analysis, not from a hand-picked constant:
   to more than ``dtype``'s largest value, some summation order overflows and a correct result may be
   +inf (likewise -inf for the negative terms; where both can, inf - inf makes anything possible).
   The oracle marks those entries (``Interval.pos_overflow``/``neg_overflow``) and nowhere else, so
-  +-inf or NaN where every partial sum is representable is a failure. Saturating activations absorb
-  an overflow (sigmoid(+inf) = 1); linear and relu pass it on.
+  +-inf or NaN where every partial sum is representable is a failure. Every later operation carries
+  the marks the way float arithmetic carries infinities: saturating activations absorb an overflow
+  (sigmoid(+inf) = 1), sums and products pass it on with its sign, inf - inf and inf * 0 make
+  anything possible.
 
-``SAFETY`` doubles every radius: the analysis is worst-case already, so the factor only absorbs
-second-order terms the first-order bounds drop.
+One algebra serves every oracle: the interval operations (``i_add`` to ``i_matmul``) each bound one
+float operation and mark where it may overflow, and both the layer oracles (:func:`forward`,
+:func:`vjp`) and the training oracles (losses, :func:`dense_mse_epoch`, optimizer steps) are
+written in them. ``SAFETY`` doubles every radius: the analysis is worst-case already, so the factor
+only absorbs second-order terms the first-order bounds drop.
 """
 
 from __future__ import annotations
@@ -63,6 +69,7 @@ def rounding_error(n: int, magnitude, dtype):
     return gamma(n, dtype) * magnitude + n * _tiny(dtype)
 
 
+
 @dataclass
 class Interval:
     """``center ± radius`` elementwise, in float64; an infinite radius accepts any value but NaN.
@@ -91,6 +98,11 @@ class Interval:
             nowhere if self.neg_overflow is None else np.asarray(self.neg_overflow, bool),
         )
 
+    def map(self, rearrange) -> Interval:
+        """The same values rearranged: ``rearrange`` (a transpose, reshape or index) applied alike to
+        the centre, the radius and both marks."""
+        return Interval(*(rearrange(v) for v in (self.center, self.radius, *self.overflow)))
+
     def violations(self, actual) -> np.ndarray:
         """Boolean mask of entries of ``actual`` outside the interval (NaN counts as outside)."""
         actual = np.asarray(actual, dtype=np.float64)
@@ -101,20 +113,150 @@ class Interval:
         return ~inside
 
 
+def _interval(value) -> Interval:
+    """``value`` itself if it is an :class:`Interval`, else the exact interval of that array."""
+    return value if isinstance(value, Interval) else Interval.exact(value)
+
+
+def _concatenate(parts, axis) -> Interval:
+    """The intervals ``parts`` joined along ``axis``, marks included."""
+    fields = [(part.center, part.radius, *part.overflow) for part in parts]
+    return Interval(*(np.concatenate(column, axis) for column in zip(*fields)))
+
+
 def _marked(center, radius, pos, neg) -> Interval:
-    """An Interval whose entries float64 could not bound (a non-finite centre or radius, which only
-    overflow produces) accept anything, like those where both signs can overflow."""
+    """An Interval whose entries float64 could not bound (a non-finite centre or radius: an overflow,
+    a ``0 * inf``, a divisor that may be zero) accept anything, like those where both signs can
+    overflow."""
     with np.errstate(invalid="ignore"):
         lost = ~(np.isfinite(center) & np.isfinite(radius))
     anything = lost | (pos & neg)
     return Interval(np.where(anything, 0.0, center), np.where(anything, 0.0, radius), pos | anything, neg | anything)
 
 
+# -- The interval algebra: one float operation at a time ------------------------------------------
+#
+# Each operation below returns the float64 value of its exact result as the centre, and as the
+# radius the first-order propagation of its inputs' radii plus the rounding of its own float
+# result: ``u * |result|`` for an elementwise operation, ``gamma(n) * sum|terms|`` for a dot product
+# or sum of ``n`` terms in any order. Constants that the framework rounds to ``dtype`` (a learning
+# rate, ``1 - beta_1``) enter with radius ``u * |value|``. Each also marks where its float result
+# may be +-inf: where its inputs may be and float arithmetic keeps the infinity, and where the
+# value itself may pass ``dtype``'s largest float. The bounds are therefore derived from the data,
+# never chosen, and they stay sound across layers and training steps because each result's radius
+# and marks are the next operation's inputs.
+#
+# No operation raises on a legitimate input: where no bound can be derived (a divisor whose
+# interval reaches zero, ``0 * inf`` from an unbounded radius) the entry accepts anything.
+
+
+def rounded_constant(value, dtype) -> Interval:
+    """A Python constant as the framework holds it: ``value`` rounded once to ``dtype``."""
+    value = np.asarray(value, dtype=np.float64)
+    return Interval(value, unit_roundoff(dtype) * np.abs(value))
+
+
+def _may_overflow(magnitude, operations, dtype):
+    """Where float arithmetic of ``operations`` roundings on exact values of at most ``magnitude``
+    may pass ``dtype``'s largest float (each rounding grows a value by at most ``u``; NaN counts
+    as may)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return ~(magnitude * (1 + gamma(operations, dtype)) < largest(dtype))
+
+
+def _rounded(center, radius, dtype, pos=False, neg=False, operations=1) -> Interval:
+    """The float result of ``operations`` roundings of a value in ``center ± radius``: the radius
+    grows by their error; it may be +inf where an input's infinity carries through (``pos``) or the
+    value may pass the largest float, likewise -inf."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        up = pos | _may_overflow(center + radius, operations, dtype)
+        down = neg | _may_overflow(radius - center, operations, dtype)
+        radius = radius + rounding_error(operations, np.abs(center), dtype)
+    return _marked(center, radius, up, down)
+
+
+def _negated(a: Interval) -> Interval:
+    pos, neg = a.overflow
+    return Interval(-a.center, a.radius, neg, pos)
+
+
+def i_add(a: Interval, b: Interval, dtype) -> Interval:
+    """``a + b`` rounded once; an infinite term passes on its sign (``inf - inf`` is anything)."""
+    (a_pos, a_neg), (b_pos, b_neg) = a.overflow, b.overflow
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _rounded(a.center + b.center, a.radius + b.radius, dtype, a_pos | b_pos, a_neg | b_neg)
+
+
+def i_sub(a: Interval, b: Interval, dtype) -> Interval:
+    return i_add(a, _negated(b), dtype)
+
+
+def _infinite_times(a: Interval, b: Interval) -> tuple:
+    """``(may be +inf, may be -inf)`` for ``a * b`` (or ``a / b``) because ``a`` may be infinite:
+    the signs ``b`` may take, both where ``b`` may be zero (``inf * 0`` is NaN)."""
+    pos, neg = a.overflow
+    b_pos, b_neg = b.overflow
+    with np.errstate(invalid="ignore"):
+        b_positive = (b.center + SAFETY * b.radius >= 0) | b_pos
+        b_negative = (b.center - SAFETY * b.radius <= 0) | b_neg
+    return (pos & b_positive) | (neg & b_negative), (pos & b_negative) | (neg & b_positive)
+
+
+def i_mul(a: Interval, b: Interval, dtype) -> Interval:
+    """Elementwise ``a * b`` rounded once."""
+    a_up, a_down = _infinite_times(a, b)
+    b_up, b_down = _infinite_times(b, a)
+    with np.errstate(over="ignore", invalid="ignore"):
+        radius = np.abs(a.center) * b.radius + np.abs(b.center) * a.radius + a.radius * b.radius
+        return _rounded(a.center * b.center, radius, dtype, a_up | b_up, a_down | b_down)
+
+
+def i_square(a: Interval, dtype) -> Interval:
+    """``a * a`` rounded once: never negative, +inf wherever ``a`` may be infinite."""
+    pos, neg = a.overflow
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _rounded(a.center**2, (2 * np.abs(a.center) + a.radius) * a.radius, dtype, pos | neg, pos & neg)
+
+
+def i_div(a: Interval, b: Interval, dtype, floor=0.0) -> Interval:
+    """``a / b``; anything where nothing keeps ``|b|`` away from zero, or where ``b`` may be
+    infinite (``a / inf = 0`` may lie outside the finite bound).
+
+    ``floor`` is a lower bound on ``|b|`` known from how ``b`` is computed, for example Adam's
+    ``sqrt(v) + eps >= eps``: it holds for the framework's rounded value too (rounding is monotone),
+    so it bounds the quotient where ``b``'s own interval reaches zero.
+    """
+    smallest = np.maximum(np.abs(b.center) - b.radius, floor)
+    shape = np.broadcast(a.center, b.center).shape
+    center = np.divide(a.center, b.center, out=np.zeros(shape), where=b.center != 0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = a.radius + np.abs(center) * b.radius  # |a'/b' - a/b| <= (|a'-a| + |a/b| |b'-b|) / |b'|
+        radius = np.divide(spread, smallest, out=np.full(shape, np.inf), where=smallest > 0)
+    up, down = _infinite_times(a, b)
+    b_infinite = np.logical_or(*b.overflow)
+    return _rounded(center, radius, dtype, up | b_infinite, down | b_infinite)
+
+
+def i_sqrt(a: Interval, dtype) -> Interval:
+    """``sqrt`` of a non-negative interval; the radius is the exact width of sqrt over it
+    (``sqrt(+inf) = +inf``, ``sqrt(-inf)`` is NaN)."""
+    pos, neg = a.overflow
+    center = np.sqrt(np.maximum(a.center, 0.0))
+    upper = np.sqrt(np.maximum(a.center + a.radius, 0.0)) - center
+    lower = center - np.sqrt(np.maximum(a.center - a.radius, 0.0))
+    return _rounded(center, np.maximum(upper, lower), dtype, pos | neg, neg)
+
+
+def i_abs(a: Interval) -> Interval:
+    pos, neg = a.overflow
+    return Interval(np.abs(a.center), a.radius, pos | neg, pos & neg)  # |.| is exact and 1-Lipschitz
+
+
 def _nonneg(v):
     return np.maximum(v, 0.0)
 
 
-def _dot(a: Interval, b: Interval, dtype) -> Interval:
+def i_matmul(a: Interval, b: Interval, dtype) -> Interval:
     """``a @ b`` (2D) as float arithmetic in ``dtype`` computes it in any summation order.
 
     The factors' radii move each product by at most ``spread``; rounding adds ``gamma(n)`` of the
@@ -129,39 +271,38 @@ def _dot(a: Interval, b: Interval, dtype) -> Interval:
         magnitude = (np.abs(ac) + ar) @ (np.abs(bc) + br)
         positive = _nonneg(ac) @ _nonneg(bc) + _nonneg(-ac) @ _nonneg(-bc) + spread
         negative = _nonneg(ac) @ _nonneg(-bc) + _nonneg(-ac) @ _nonneg(bc) + spread
-        ceiling = largest(dtype) / (1 + gamma(n, dtype))  # partial sums grow by at most gamma(n)
-        may_overflow_up, may_overflow_down = ~(positive < ceiling), ~(negative < ceiling)  # NaN counts
         radius = spread + rounding_error(n, magnitude, dtype)
     a_pos, a_neg = a.overflow
     b_pos, b_neg = b.overflow
     tainted = (a_pos | a_neg).any(axis=-1)[:, None] | (b_pos | b_neg).any(axis=0)[None, :]
-    return _marked(ac @ bc, radius, may_overflow_up | tainted, may_overflow_down | tainted)
+    return _marked(ac @ bc, radius, _may_overflow(positive, n, dtype) | tainted, _may_overflow(negative, n, dtype) | tainted)
 
 
-def _transposed(a: Interval) -> Interval:
-    pos, neg = a.overflow
-    return Interval(a.center.T, a.radius.T, pos.T, neg.T)
+def i_sum(a: Interval, axis, dtype) -> Interval:
+    """Sum over ``axis`` (every entry for ``None``) in any order: a dot product with ones."""
+    last = a.map(np.ravel) if axis is None else a.map(lambda v: np.moveaxis(v, axis, -1))
+    n = last.center.shape[-1]
+    total = i_matmul(last.map(lambda v: v.reshape(-1, n)), Interval.exact(np.ones((n, 1))), dtype)
+    return total.map(lambda v: v.reshape(last.center.shape[:-1]))
 
 
-def _with_ones_column(a: Interval) -> Interval:
-    """``[a, 1]``: the bias enters the dot product as one more term, so ``x @ kernel + bias`` is a
-    dot product of length ``input_dim + 1`` summed in some order (which is what frameworks do)."""
-    pos, neg = a.overflow
-    ones = np.ones(a.center.shape[:-1] + (1,))
-    no = np.zeros(ones.shape, bool)
-    return Interval(
-        np.concatenate([a.center, ones], -1),
-        np.concatenate([a.radius, 0 * ones], -1),
-        np.concatenate([pos, no], -1),
-        np.concatenate([neg, no], -1),
-    )
+def i_mean(a: Interval, axis, dtype) -> Interval:
+    """Sum then divide by the count (the count is exact, the division rounds once)."""
+    n = a.center.shape[axis] if axis is not None else a.center.size
+    return i_div(i_sum(a, axis, dtype), Interval.exact(np.float64(n)), dtype)
 
 
-def _affine(a: Interval, p, dtype) -> Interval:
-    """``a @ kernel + bias`` for exact weights."""
-    return _dot(_with_ones_column(a), Interval.exact(np.vstack([p.kernel, p.bias[None, :]])), dtype)
-
-
+def i_mean_all(a: Interval, dtype) -> Interval:
+    """The mean of every entry, however it is grouped: one sum and one division (Keras's
+    ``sum_over_batch_size`` loss) or a mean per row, then per batch, then a running total over
+    batches divided by the row count (Keras's ``Mean`` metrics). Any such grouping of ``n`` terms
+    makes at most ``n`` additions and two divisions on partial results no larger than the sum of
+    ``|terms|``, so beyond one sum and one division it rounds once more, by at most
+    ``u * mean|terms|``."""
+    n = a.center.size
+    mean = i_div(i_sum(a, None, dtype), Interval.exact(np.float64(n)), dtype)
+    grouping = rounding_error(1, np.abs(a.center).sum() / n, dtype)
+    return Interval(mean.center, mean.radius + grouping, *mean.overflow)
 def activation(name, z: np.ndarray) -> np.ndarray:
     """``name`` applied to float64 ``z``, accurate to a few float64 ulps relative to the result at
     any magnitude (+-inf included); softmax over the last axis."""
@@ -193,6 +334,8 @@ def _derivative(name, z: np.ndarray) -> np.ndarray:
 
 def _activate(name, z: Interval, dtype) -> Interval:
     name = name or "linear"
+    if name == "linear":
+        return z  # the identity: no operation, no rounding
     if name == "softmax":
         return _softmax(z, dtype)
     pos, neg = z.overflow
@@ -228,12 +371,11 @@ def _softmax(z: Interval, dtype) -> Interval:
 
 
 def _slope(name, z: Interval, y: Interval, dtype) -> Interval:
-    """activation'(z), as frameworks compute it, over every input and output the intervals allow."""
+    """activation'(z) for relu, sigmoid or tanh, as frameworks compute it, over every input and
+    output the intervals allow."""
     pos, neg = z.overflow
     unbounded = pos & neg
     u = unit_roundoff(dtype)
-    if name == "linear":
-        return _marked(np.ones_like(z.center), np.zeros_like(z.center), unbounded, unbounded)
     if name == "relu":
         low = np.where(neg, -np.inf, z.center - SAFETY * z.radius)
         high = np.where(pos, np.inf, z.center + SAFETY * z.radius)
@@ -254,24 +396,14 @@ def _slope(name, z: Interval, y: Interval, dtype) -> Interval:
     return _marked(center, radius, unbounded, unbounded)
 
 
-def _times(a: Interval, b: Interval, dtype) -> Interval:
-    """Elementwise ``a * b`` rounded once; a possibly infinite factor makes the product anything
-    (``inf * 0`` is NaN), and so does a product that may overflow."""
-    a_pos, a_neg = a.overflow
-    b_pos, b_neg = b.overflow
-    with np.errstate(over="ignore", invalid="ignore"):
-        center = a.center * b.center
-        radius = np.abs(a.center) * b.radius + a.radius * (np.abs(b.center) + b.radius)
-        radius = radius + unit_roundoff(dtype) * np.abs(center) + _tiny(dtype)
-        unbounded = a_pos | a_neg | b_pos | b_neg | ~(np.abs(center) + radius < largest(dtype))
-    return _marked(center, radius, unbounded, unbounded)
-
 
 def _activation_vjp(name, z: Interval, y: Interval, upstream: Interval, dtype) -> Interval:
     """Gradient w.r.t. the pre-activation ``z`` given the gradient ``upstream`` w.r.t. its output."""
     name = name or "linear"
+    if name == "linear":
+        return upstream  # the identity's gradient passes through without an operation
     if name != "softmax":
-        return _times(upstream, _slope(name, z, y, dtype), dtype)
+        return i_mul(upstream, _slope(name, z, y, dtype), dtype)
     u = unit_roundoff(dtype)
     s, g = y.center, upstream.center
     with np.errstate(over="ignore", invalid="ignore"):
@@ -285,40 +417,41 @@ def _activation_vjp(name, z: Interval, y: Interval, upstream: Interval, dtype) -
             + _tiny(dtype)
         )
     marks = [m.any(axis=-1, keepdims=True) for m in y.overflow + upstream.overflow]
-    unbounded = np.broadcast_to(np.logical_or.reduce(marks), center.shape) | ~(np.abs(center) + radius < largest(dtype))
+    unbounded = np.broadcast_to(np.logical_or.reduce(marks), center.shape) | _may_overflow(np.abs(center) + radius, 1, dtype)
     return _marked(center, radius, unbounded, unbounded)
+
+
+# -- Dense layers and stacks of them ---------------------------------------------------------------
 
 
 @dataclass
 class DenseParams:
-    """One dense layer's exact float64 weights and activation name (``None`` is linear)."""
+    """One dense layer's weights and activation name (``None`` is linear). The weights are exact
+    float arrays, or the :class:`Interval` weights a training oracle gives back."""
 
-    kernel: np.ndarray
-    bias: np.ndarray
+    kernel: np.ndarray | Interval
+    bias: np.ndarray | Interval
     activation: str | None = None
 
 
 def _as_params(layers):
-    return [
-        DenseParams(np.asarray(p.kernel, np.float64), np.asarray(p.bias, np.float64), p.activation)
-        for p in layers
-    ]
+    """``layers`` with every weight as an :class:`Interval`."""
+    return [DenseParams(_interval(p.kernel), _interval(p.bias), p.activation) for p in layers]
 
 
-def _flatten(x):
-    x = np.asarray(x, dtype=np.float64)
-    return x.reshape(-1, x.shape[-1]), x.shape[:-1]
+def _rows(value) -> tuple:
+    """``(rows, ..., width)`` as an Interval of shape ``(rows * ..., width)``, and the leading shape
+    ``(rows, ...)``: a dense layer treats every position alike."""
+    value = _interval(value)
+    return value.map(lambda v: v.reshape(-1, v.shape[-1])), value.center.shape[:-1]
 
 
-def _reshaped(value: Interval, leading) -> Interval:
-    pos, neg = value.overflow
-    shape = tuple(leading) + (-1,)
-    return Interval(value.center.reshape(shape), value.radius.reshape(shape), pos.reshape(shape), neg.reshape(shape))
-
-
-def _first_row(value: Interval) -> Interval:
-    pos, neg = value.overflow
-    return Interval(value.center[0], value.radius[0], pos[0], neg[0])
+def _affine(a: Interval, p: DenseParams, dtype) -> Interval:
+    """``a @ kernel + bias``. The bias enters the dot product as one more term (a column of ones
+    beside ``a``), so this is one dot product of length ``input_dim + 1`` summed in some order,
+    which is what frameworks do."""
+    ones = Interval.exact(np.ones(a.center.shape[:-1] + (1,)))
+    return i_matmul(_concatenate([a, ones], -1), _concatenate([p.kernel, p.bias.map(lambda v: v[None])], 0), dtype)
 
 
 def forward(layers, x, dtype="float32") -> Interval:
@@ -326,11 +459,10 @@ def forward(layers, x, dtype="float32") -> Interval:
 
     ``x`` may have any rank >= 2; each layer contracts the last axis.
     """
-    flat, leading = _flatten(x)
-    value = Interval.exact(flat)
+    value, leading = _rows(x)
     for p in _as_params(layers):
         value = _activate(p.activation, _affine(value, p, dtype), dtype)
-    return _reshaped(value, leading)
+    return value.map(lambda v: v.reshape(leading + (-1,)))
 
 
 @dataclass
@@ -342,24 +474,24 @@ class Gradients:
 
 
 def vjp(layers, x, cotangent, dtype="float32") -> Gradients:
-    """Gradients of ``sum(f(x) * cotangent)`` through ``layers`` w.r.t. ``x`` and every weight."""
+    """Gradients of ``sum(f(x) * cotangent)`` through ``layers`` w.r.t. ``x`` and every weight.
+
+    ``cotangent`` is an array, or an :class:`Interval` (a loss's gradient w.r.t. the output).
+    """
     params = _as_params(layers)
-    flat, leading = _flatten(x)
-    cotangent_flat = np.asarray(cotangent, np.float64).reshape(-1, params[-1].kernel.shape[1])
-    inputs, pre, post = [Interval.exact(flat)], [], []
+    flat, leading = _rows(x)
+    upstream, _ = _rows(cotangent)
+    inputs, pre, post = [flat], [], []
     for p in params:
-        z = _affine(inputs[-1], p, dtype)
-        pre.append(z)
-        post.append(_activate(p.activation, z, dtype))
+        pre.append(_affine(inputs[-1], p, dtype))
+        post.append(_activate(p.activation, pre[-1], dtype))
         inputs.append(post[-1])
-    upstream = Interval.exact(cotangent_flat)
     weights = []
-    ones = Interval.exact(np.ones((1, flat.shape[0])))
     for index in reversed(range(len(params))):
         g = _activation_vjp(params[index].activation, pre[index], post[index], upstream, dtype)
-        weights[:0] = [_dot(_transposed(inputs[index]), g, dtype), _first_row(_dot(ones, g, dtype))]
-        upstream = _dot(g, Interval.exact(params[index].kernel.T), dtype)
-    return Gradients(_reshaped(upstream, leading), weights)
+        weights[:0] = [i_matmul(inputs[index].map(np.transpose), g, dtype), i_sum(g, 0, dtype)]
+        upstream = i_matmul(g, params[index].kernel.map(np.transpose), dtype)
+    return Gradients(upstream.map(lambda v: v.reshape(leading + (-1,))), weights)
 
 
 def describe_mismatch(what, actual, expected: Interval, max_items=3) -> str:
@@ -484,136 +616,10 @@ def _uniform(low, high, name) -> Distribution:
     return Distribution(f"U({low:.6g}, {high:.6g}) ({name})", cdf=lambda v: np.clip((np.asarray(v, np.float64) - low) / (high - low), 0.0, 1.0))
 
 
-# -- Training: interval arithmetic for losses and optimizer steps --------------------------------
+# -- Training: losses, metrics, one epoch of fit, optimizer steps -----------------------------------
 #
-# A training step is a short chain of elementwise operations and reductions, so its oracle is the
-# same chain in float64 on :class:`Interval` values. Each operation adds the rounding of its own
-# float result, ``u * |result|`` (an IEEE operation is correctly rounded), plus the first-order
-# propagation of its inputs' radii; reductions of length ``n`` add ``gamma(n) * sum|terms|``, which
-# holds for any summation order. Constants that the framework rounds to ``dtype`` (a learning
-# rate, ``1 - beta_1``) enter with radius ``u * |value|``. The bounds are therefore derived per
-# step from the data, never chosen, and they stay sound across several steps because the radius of
-# a weight after step ``k`` is an input radius of step ``k + 1``.
-#
-# No training oracle raises on a legitimate input: where no bound can be derived (a divisor whose
-# interval reaches zero) the radius is infinite, which accepts any value, and ``0 * inf`` from such
-# a radius stays infinite instead of turning into NaN (which would reject every value).
-
-
-def rounded_constant(value, dtype) -> Interval:
-    """A Python constant as the framework holds it: ``value`` rounded once to ``dtype``."""
-    value = np.asarray(value, dtype=np.float64)
-    return Interval(value, unit_roundoff(dtype) * np.abs(value))
-
-
-def _unbounded_for_nan(radius):
-    return np.where(np.isnan(radius), np.inf, radius)
-
-
-def _rounded(center, radius, dtype, operations=1) -> Interval:
-    with np.errstate(invalid="ignore"):
-        return Interval(center, _unbounded_for_nan(radius + rounding_error(operations, np.abs(center), dtype)))
-
-
-def i_add(a: Interval, b: Interval, dtype) -> Interval:
-    return _rounded(a.center + b.center, a.radius + b.radius, dtype)
-
-
-def i_sub(a: Interval, b: Interval, dtype) -> Interval:
-    return _rounded(a.center - b.center, a.radius + b.radius, dtype)
-
-
-def i_mul(a: Interval, b: Interval, dtype) -> Interval:
-    center = a.center * b.center
-    with np.errstate(invalid="ignore"):
-        radius = np.abs(a.center) * b.radius + np.abs(b.center) * a.radius + a.radius * b.radius
-    return _rounded(center, radius, dtype)
-
-
-def i_div(a: Interval, b: Interval, dtype, floor=0.0) -> Interval:
-    """``a / b``; unbounded (infinite radius) where nothing keeps ``|b|`` away from zero.
-
-    ``floor`` is a lower bound on ``|b|`` known from how ``b`` is computed, for example Adam's
-    ``sqrt(v) + eps >= eps``: it holds for the framework's rounded value too (rounding is monotone),
-    so it bounds the quotient where ``b``'s own interval reaches zero.
-    """
-    smallest = np.maximum(np.abs(b.center) - b.radius, floor)
-    shape = np.broadcast(a.center, b.center).shape
-    center = np.divide(a.center, b.center, out=np.zeros(shape), where=b.center != 0)
-    with np.errstate(invalid="ignore"):
-        spread = a.radius + np.abs(center) * b.radius  # |a'/b' - a/b| <= (|a'-a| + |a/b| |b'-b|) / |b'|
-    radius = np.divide(spread, smallest, out=np.full(shape, np.inf), where=smallest > 0)
-    return _rounded(center, radius, dtype)
-
-
-def i_square(a: Interval, dtype) -> Interval:
-    return i_mul(a, a, dtype)
-
-
-def i_sqrt(a: Interval, dtype) -> Interval:
-    """``sqrt`` of a non-negative interval; the radius is the exact width of sqrt over it."""
-    center = np.sqrt(np.maximum(a.center, 0.0))
-    upper = np.sqrt(np.maximum(a.center + a.radius, 0.0)) - center
-    lower = center - np.sqrt(np.maximum(a.center - a.radius, 0.0))
-    return _rounded(center, np.maximum(upper, lower), dtype)
-
-
-def i_abs(a: Interval) -> Interval:
-    return Interval(np.abs(a.center), a.radius)  # |.| is exact and 1-Lipschitz
-
-
-def i_sum(a: Interval, axis, dtype) -> Interval:
-    """Sum over ``axis`` in any order: ``gamma(n) * sum|terms|`` plus the summed radii."""
-    n = a.center.shape[axis] if axis is not None else a.center.size
-    return Interval(
-        a.center.sum(axis=axis),
-        a.radius.sum(axis=axis) + rounding_error(max(n - 1, 1), np.abs(a.center).sum(axis=axis), dtype),
-    )
-
-
-def i_mean(a: Interval, axis, dtype) -> Interval:
-    """Sum then divide by the count (the count is exact, the division rounds once)."""
-    n = a.center.shape[axis] if axis is not None else a.center.size
-    total = i_sum(a, axis, dtype)
-    return _rounded(total.center / n, total.radius / n, dtype)
-
-
-def i_mean_all(a: Interval, dtype) -> Interval:
-    """The mean of every entry, however it is grouped: one sum and one division (Keras's
-    ``sum_over_batch_size`` loss) or a mean per row, then per batch, then a running total over
-    batches divided by the row count (Keras's ``Mean`` metrics). Any such grouping of ``n`` terms
-    makes at most ``n`` additions and two divisions on partial results no larger than the sum of
-    ``|terms|``, so its error is within ``gamma(n + 2) * mean|terms|``."""
-    n = a.center.size
-    return _rounded(
-        np.float64(a.center.mean()),
-        a.radius.sum() / n + rounding_error(n + 1, np.abs(a.center).sum() / n, dtype),
-        dtype,
-    )
-
-
-def i_matmul(a: Interval, b: Interval, dtype) -> Interval:
-    """``a @ b`` with errors in both factors (a dot product of length n: gamma(n) * |a||b|)."""
-    center = a.center @ b.center
-    with np.errstate(invalid="ignore"):
-        radius = (
-            np.abs(a.center) @ b.radius
-            + a.radius @ np.abs(b.center)
-            + a.radius @ b.radius
-            + rounding_error(a.center.shape[-1], np.abs(a.center) @ np.abs(b.center), dtype)
-        )
-    return Interval(center, _unbounded_for_nan(radius))
-
-
-def _capped(a: Interval, bound) -> Interval:
-    """``a`` intersected with ``[-bound, bound]``, a magnitude bound known from the formula (an
-    optimizer's largest possible step). First-order propagation through a quotient with a tiny
-    divisor grows radii far past such a bound, and over several steps to infinity; the
-    intersection keeps the accepted range (``center ± SAFETY * radius``) to what is possible."""
-    low = np.maximum(a.center - SAFETY * a.radius, -bound)
-    high = np.minimum(a.center + SAFETY * a.radius, bound)
-    overlap = low <= high  # empty only if the whole interval lies outside: then keep it unchanged
-    return Interval(np.where(overlap, (low + high) / 2, a.center), np.where(overlap, (high - low) / (2 * SAFETY), a.radius))
+# A training step is a short chain of elementwise operations and reductions on top of the layer's
+# forward pass and gradients, so its oracle is the same chain in the interval algebra above.
 
 
 # Keras's backend epsilon: probabilities are clipped to [EPSILON, 1 - EPSILON] in crossentropies.
@@ -627,7 +633,7 @@ def loss_per_sample(name, y_true, y_pred: Interval, dtype="float32") -> Interval
     value per ``(row, step, ...)``. ``name`` is one of ``mse``, ``mae``, ``binary_crossentropy``,
     ``categorical_crossentropy``. Crossentropies are bounded on the probability path; Keras may take
     the exact logits path instead, which lies inside this (wider) interval when probabilities stay
-    away from the clip.
+    away from the clip. A prediction that may be infinite or NaN makes its crossentropy terms anything.
     """
     target = Interval.exact(np.asarray(y_true, np.float64))
     if name == "mse":
@@ -635,16 +641,16 @@ def loss_per_sample(name, y_true, y_pred: Interval, dtype="float32") -> Interval
     if name == "mae":
         return i_mean(i_abs(i_sub(y_pred, target, dtype)), -1, dtype)
     low, high = CLIP_EPSILON, 1.0 - CLIP_EPSILON
+    unknown = np.logical_or(*y_pred.overflow)
+    p = Interval(np.clip(y_pred.center, low, high), y_pred.radius)
     if name == "binary_crossentropy":
-        p = Interval(np.clip(y_pred.center, low, high), y_pred.radius)
         q = Interval(1.0 - p.center, p.radius + unit_roundoff(dtype) * (1.0 - p.center))
         terms = target.center * _log(p, dtype).center + (1 - target.center) * _log(q, dtype).center
         radius = np.abs(target.center) * _log(p, dtype).radius + np.abs(1 - target.center) * _log(q, dtype).radius
-        return i_mean(_rounded(-terms, radius, dtype, 3), -1, dtype)
+        return i_mean(_rounded(-terms, radius, dtype, unknown, unknown, operations=3), -1, dtype)
     if name == "categorical_crossentropy":
-        p = Interval(np.clip(y_pred.center, low, high), y_pred.radius)
         logs = _log(p, dtype)
-        return i_sum(_rounded(-target.center * logs.center, np.abs(target.center) * logs.radius, dtype), -1, dtype)
+        return i_sum(_rounded(-target.center * logs.center, np.abs(target.center) * logs.radius, dtype, unknown, unknown), -1, dtype)
     raise ValueError(f"oracle: unknown loss {name!r}; expected mse, mae, binary_crossentropy or categorical_crossentropy")
 
 
@@ -680,14 +686,14 @@ def metric_value(name, y_true, y_pred: Interval, dtype="float32") -> Interval:
     Keras metrics are running means: each batch adds its per-row values (the metric over the last
     axis, averaged over the inner positions) to a total and its row count to a count, so the result
     is the mean over every row seen. ``name`` is one of :data:`METRICS`; ``binary_accuracy`` counts
-    ``y_true == (y_pred > 0.5)``, and an entry whose prediction lies within its bound of 0.5 may
-    count either way.
+    ``y_true == (y_pred > 0.5)``, and an entry whose prediction lies within its bound of 0.5 (or may
+    be infinite or NaN) may count either way.
     """
     if name in ("mae", "mse"):
         return i_mean_all(loss_per_sample(name, y_true, y_pred, dtype), dtype)
     if name == "binary_accuracy":
         hit = (np.asarray(y_true, np.float64) == (y_pred.center > 0.5)).astype(np.float64)
-        either = np.abs(y_pred.center - 0.5) <= SAFETY * y_pred.radius
+        either = (np.abs(y_pred.center - 0.5) <= SAFETY * y_pred.radius) | np.logical_or(*y_pred.overflow)
         entries = Interval(np.where(either, 0.5, hit), np.where(either, 0.5 / SAFETY, 0.0))
         return i_mean_all(i_mean(entries, -1, dtype), dtype)
     raise ValueError(f"oracle: unknown metric {name!r}; expected one of {METRICS}")
@@ -697,12 +703,13 @@ def mse_output_gradient(y_true, y_pred: Interval, dtype="float32") -> Interval:
     """``d batch_loss(mse) / d y_pred = 2 (y_pred - y_true) / y_pred.size``: the loss is a mean over
     ``units`` and then over ``rows * inner positions``.
 
-    Frameworks backpropagate the two means as separate scalings; ``gamma(3)`` covers the
-    factor 2 and the two divisions in any order.
+    Frameworks backpropagate the factor 2 and the two means as separate scalings in some order: the
+    largest intermediate is ``2 (y_pred - y_true)`` (where it may overflow), and the two divisions
+    round twice more.
     """
-    residual = i_sub(y_pred, Interval.exact(np.asarray(y_true, np.float64)), dtype)
-    scale = 2.0 / y_pred.center.size
-    return _rounded(scale * residual.center, scale * residual.radius, dtype, 3)
+    doubled = i_mul(i_sub(y_pred, Interval.exact(np.asarray(y_true, np.float64)), dtype), Interval.exact(2.0), dtype)
+    size = y_pred.center.size
+    return _rounded(doubled.center / size, doubled.radius / size, dtype, *doubled.overflow, operations=2)
 
 
 @dataclass
@@ -724,14 +731,13 @@ class EpochTrace:
         total = weighted[0]
         for term in weighted[1:]:
             total = i_add(total, term, self.dtype)
-        count = float(sum(self.batch_sizes))
-        return _rounded(total.center / count, total.radius / count, self.dtype)
+        return i_div(total, Interval.exact(np.float64(sum(self.batch_sizes))), self.dtype)
 
     @property
     def outputs(self) -> Interval:
         """Every row's prediction in data order, each made with the weights before its batch's step
         (what the epoch's training metrics see)."""
-        return Interval(np.concatenate([o.center for o in self.batch_outputs]), np.concatenate([o.radius for o in self.batch_outputs]))
+        return _concatenate(self.batch_outputs, 0)
 
 
 def batch_slices(num_samples: int, batch_size: int) -> list:
@@ -739,43 +745,28 @@ def batch_slices(num_samples: int, batch_size: int) -> list:
     return [slice(start, min(start + batch_size, num_samples)) for start in range(0, num_samples, batch_size)]
 
 
-def _rows_of_positions(a: Interval) -> Interval:
-    """``(rows, ..., width)`` as ``(rows * ..., width)``: a dense layer treats every position alike."""
-    width = a.center.shape[-1]
-    return Interval(a.center.reshape(-1, width), a.radius.reshape(-1, width))
-
-
 def dense_mse_epoch(kernel, bias, x, y, batch_size, step, states=None, dtype="float32") -> EpochTrace:
     """One unshuffled epoch on a linear dense layer with mean-squared error.
 
-    Each batch: ``z = x_b @ kernel + bias`` (over the last axis, for data of any rank >= 2), the
-    loss :func:`batch_loss` before the update, the gradients ``x_b^T dL/dz`` and ``sum dL/dz`` over
-    every row and inner position, then ``step(weight, gradient, state)`` (one of the optimizer rules
-    below with its hyperparameters bound). ``kernel``/``bias`` may be arrays or the
+    Each batch: the output :func:`forward` gives (over the last axis, for data of any rank >= 2),
+    the loss :func:`batch_loss` before the update, the weights' gradients :func:`vjp` gives for the
+    loss's gradient :func:`mse_output_gradient`, then ``step(weight, gradient, state)`` (one of the
+    optimizer rules below with its hyperparameters bound). ``kernel``/``bias`` may be arrays or the
     :class:`Interval` weights of an earlier epoch; ``states`` carries the optimizer slots between
     epochs (one dict per weight, updated in place).
     """
-    kernel = kernel if isinstance(kernel, Interval) else Interval.exact(kernel)
-    bias = bias if isinstance(bias, Interval) else Interval.exact(bias)
+    layer = DenseParams(_interval(kernel), _interval(bias))
     states = [{}, {}] if states is None else states
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     losses, sizes, outputs = [], [], []
     for rows in batch_slices(len(x), batch_size):
-        z = dense_forward(kernel, bias, x[rows], dtype)
+        z = forward([layer], x[rows], dtype)
         losses.append(batch_loss("mse", y[rows], z, dtype))
         sizes.append(len(x[rows]))
         outputs.append(z)
-        upstream = _rows_of_positions(mse_output_gradient(y[rows], z, dtype))
-        grad_kernel = i_matmul(Interval.exact(x[rows].reshape(-1, x.shape[-1]).T), upstream, dtype)
-        grad_bias = i_sum(upstream, 0, dtype)
-        kernel = step(kernel, grad_kernel, states[0])
-        bias = step(bias, grad_bias, states[1])
-    return EpochTrace(kernel, bias, losses, sizes, dtype, tuple(outputs))
-
-
-def dense_forward(kernel: Interval, bias: Interval, x, dtype="float32") -> Interval:
-    """``x @ kernel + bias`` for weights that carry an error (the output of a training oracle)."""
-    return i_add(i_matmul(Interval.exact(np.asarray(x, np.float64)), kernel, dtype), bias, dtype)
+        grad_kernel, grad_bias = vjp([layer], x[rows], mse_output_gradient(y[rows], z, dtype), dtype).weights
+        layer = DenseParams(step(layer.kernel, grad_kernel, states[0]), step(layer.bias, grad_bias, states[1]))
+    return EpochTrace(layer.kernel, layer.bias, losses, sizes, dtype, tuple(outputs))
 
 
 # Optimizer update rules, transcribed from Keras 3 (keras/src/optimizers/{sgd,rmsprop,adam}.py),
@@ -795,9 +786,31 @@ def _recursion_slack(step, dtype) -> float:
     return gamma(8 * (step + 1), dtype)
 
 
+def _bounded_step(numerator: Interval, divisor: Interval, dtype, floor, bound) -> Interval:
+    """``numerator / divisor`` for a rule whose step is at most ``bound`` in magnitude while its
+    slots stay finite: the quotient's interval intersected with ``[-bound, bound]``.
+
+    First-order propagation through a quotient with a tiny divisor grows radii far past such a
+    bound, over several steps to infinity, and past the largest float (where it would mark an
+    overflow that cannot happen); the intersection keeps the accepted range to what is possible.
+    The step may still be infinite where the numerator may be, and anything where the divisor may
+    be NaN or both may be infinite (``inf / inf``).
+    """
+    quotient = i_div(numerator, divisor, dtype, floor=floor)
+    pos, neg = quotient.overflow
+    low = np.where(neg, -bound, np.maximum(quotient.center - SAFETY * quotient.radius, -bound))
+    high = np.where(pos, bound, np.minimum(quotient.center + SAFETY * quotient.radius, bound))
+    overlap = low <= high  # empty only if the whole interval lies outside: then keep it unchanged
+    center = np.where(overlap, (low + high) / 2, quotient.center)
+    radius = np.where(overlap, (high - low) / (2 * SAFETY), quotient.radius)
+    (num_pos, num_neg), (div_pos, div_neg) = numerator.overflow, divisor.overflow
+    nan = (div_pos & div_neg) | ((num_pos | num_neg) & (div_pos | div_neg))
+    return _marked(center, radius, num_pos | nan, num_neg | nan)
+
+
 def sgd_step(weight: Interval, gradient, state: dict, learning_rate, momentum=0.0, dtype="float32") -> Interval:
     """SGD: ``m = momentum * m - lr * g; w += m``; without momentum ``w -= lr * g``."""
-    g = gradient if isinstance(gradient, Interval) else Interval.exact(gradient)
+    g = _interval(gradient)
     lr = rounded_constant(learning_rate, dtype)
     if not momentum:
         return i_sub(weight, i_mul(g, lr, dtype), dtype)
@@ -813,15 +826,15 @@ def rmsprop_step(weight: Interval, gradient, state: dict, learning_rate, rho=0.9
     Since ``v >= (1 - rho) g^2``, a step is never larger than ``lr / sqrt(1 - rho)``; and since
     ``v >= 0``, the divisor is at least ``sqrt(eps)``.
     """
-    g = gradient if isinstance(gradient, Interval) else Interval.exact(gradient)
+    g = _interval(gradient)
     v = state.get("velocity", Interval.exact(np.zeros_like(weight.center)))
     v = i_add(i_mul(rounded_constant(rho, dtype), v, dtype), i_mul(rounded_constant(1 - rho, dtype), i_square(g, dtype), dtype), dtype)
     state["velocity"] = v
     denominator = i_sqrt(i_add(v, rounded_constant(epsilon, dtype), dtype), dtype)
     floor = np.sqrt(epsilon) * (1 - 2 * unit_roundoff(dtype))  # fl(sqrt(fl(v + fl(eps)))) >= this for v >= 0
-    increment = i_div(i_mul(rounded_constant(learning_rate, dtype), g, dtype), denominator, dtype, floor=floor)
-    largest = learning_rate / np.sqrt(1 - rho) * (1 + _recursion_slack(1, dtype))
-    return i_sub(weight, _capped(increment, largest), dtype)
+    bound = learning_rate / np.sqrt(1 - rho) * (1 + _recursion_slack(1, dtype))
+    increment = _bounded_step(i_mul(rounded_constant(learning_rate, dtype), g, dtype), denominator, dtype, floor, bound)
+    return i_sub(weight, increment, dtype)
 
 
 def adam_step(weight: Interval, gradient, state: dict, learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-7, dtype="float32") -> Interval:
@@ -833,7 +846,7 @@ def adam_step(weight: Interval, gradient, state: dict, learning_rate, beta_1=0.9
     The divisor is at least ``eps``, and the step is at most ``alpha * ratio_bound`` (see
     :func:`_adam_ratio_bound`), whatever the gradients: zero and tiny gradients included.
     """
-    g = gradient if isinstance(gradient, Interval) else Interval.exact(gradient)
+    g = _interval(gradient)
     step = state.get("iterations", 0) + 1
     state["iterations"] = step
     zeros = Interval.exact(np.zeros_like(weight.center))
@@ -853,9 +866,9 @@ def adam_step(weight: Interval, gradient, state: dict, learning_rate, beta_1=0.9
     v = i_add(v, i_mul(i_sub(i_square(g, dtype), v, dtype), rounded_constant(1 - beta_2, dtype), dtype), dtype)
     state["momentum"], state["velocity"] = m, v
     floor = epsilon * (1 - unit_roundoff(dtype))  # fl(fl(sqrt(v)) + fl(eps)) >= fl(eps) for v >= 0
-    increment = i_div(i_mul(m, alpha, dtype), i_add(i_sqrt(v, dtype), rounded_constant(epsilon, dtype), dtype), dtype, floor=floor)
-    largest = (alpha.center + SAFETY * alpha.radius) * _adam_ratio_bound(step, beta_1, beta_2) * (1 + _recursion_slack(step, dtype))
-    return i_sub(weight, _capped(increment, largest), dtype)
+    bound = (alpha.center + SAFETY * alpha.radius) * _adam_ratio_bound(step, beta_1, beta_2) * (1 + _recursion_slack(step, dtype))
+    increment = _bounded_step(i_mul(m, alpha, dtype), i_add(i_sqrt(v, dtype), rounded_constant(epsilon, dtype), dtype), dtype, floor, bound)
+    return i_sub(weight, increment, dtype)
 
 
 def _adam_ratio_bound(step, beta_1, beta_2) -> float:

@@ -343,3 +343,92 @@ def test_fans_follow_keras_compute_fans():
     assert oracles.initial_distribution("ones", (2, 2)).constant == 1.0
     with pytest.raises(ValueError, match="initializer name must be one of"):
         oracles.initial_distribution("orthogonal", (2, 2))
+
+
+# -- The interval algebra: every operation bounds its float32 result, at every magnitude -----------
+
+MAGNITUDES = st.sampled_from((1.0,) + strategies.EXTREME_SCALES)
+
+
+def _float32_operands(data, count, size=6):
+    return [data.draw(strategies.scaled_arrays((size,), data.draw(MAGNITUDES, label=f"scale {i}")), label=f"operand {i}") for i in range(count)]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(data=st.data())
+def test_each_operation_contains_its_float32_result_at_every_magnitude(data):
+    a, b = _float32_operands(data, 2)
+    ia, ib = Interval.exact(a), Interval.exact(b)
+    with np.errstate(all="ignore"):
+        cases = [
+            ("a + b", a + b, oracles.i_add(ia, ib, "float32")),
+            ("a - b", a - b, oracles.i_sub(ia, ib, "float32")),
+            ("a * b", a * b, oracles.i_mul(ia, ib, "float32")),
+            ("a / b", a / b, oracles.i_div(ia, ib, "float32")),
+            ("a * a", a * a, oracles.i_square(ia, "float32")),
+            ("sqrt|a|", np.sqrt(np.abs(a)), oracles.i_sqrt(oracles.i_abs(ia), "float32")),
+            ("a @ b", a[None] @ b[:, None], oracles.i_matmul(ia.map(lambda v: v[None]), ib.map(lambda v: v[:, None]), "float32")),
+            ("sum a", np.sum(a, dtype=np.float32), oracles.i_sum(ia, None, "float32")),
+        ]
+    for what, actual, expected in cases:
+        oracles.assert_within(what, actual, expected)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(data=st.data(), reverse=st.booleans())
+def test_chains_of_operations_carry_overflow_as_float32_does(data, reverse):
+    # Each step's input is the previous step's float32 result, which may already be +-inf or NaN:
+    # the oracle must follow it through sums, products, squares, roots and quotients.
+    a, b, c = _float32_operands(data, 3)
+    ia, ib, ic = (Interval.exact(v) for v in (a, b, c))
+    f32 = "float32"
+    with np.errstate(all="ignore"):
+        products = (a * b)[::-1] if reverse else a * b
+        actual = [
+            np.cumsum(products, dtype=np.float32)[-1],
+            (a + b) * c - a,
+            np.sqrt(a * a + b * b) / (np.abs(c) + np.float32(1)),
+            (a - b) * (a - b) * np.float32(0.5) + c,
+        ]
+    expected = [
+        oracles.i_sum(oracles.i_mul(ia, ib, f32), None, f32),
+        oracles.i_sub(oracles.i_mul(oracles.i_add(ia, ib, f32), ic, f32), ia, f32),
+        oracles.i_div(oracles.i_sqrt(oracles.i_add(oracles.i_square(ia, f32), oracles.i_square(ib, f32), f32), f32),
+                      oracles.i_add(oracles.i_abs(ic), Interval.exact(1.0), f32), f32),
+        oracles.i_add(oracles.i_mul(oracles.i_square(oracles.i_sub(ia, ib, f32), f32), Interval.exact(0.5), f32), ic, f32),
+    ]
+    for index, (value, bound) in enumerate(zip(actual, expected)):
+        oracles.assert_within(f"chain {index}", value, bound)
+
+
+def test_one_operation_on_exact_inputs_is_bounded_by_one_rounding():
+    u, tiny = oracles.unit_roundoff("float32"), float(np.finfo(np.float32).tiny)
+    a, b = Interval.exact(np.array([3.0, -7.5])), Interval.exact(np.array([1.25, 0.1]))
+    for result in (oracles.i_add(a, b, "float32"), oracles.i_mul(a, b, "float32"), oracles.i_div(a, b, "float32")):
+        np.testing.assert_allclose(result.radius, oracles.gamma(1, "float32") * np.abs(result.center) + tiny, rtol=1e-12)
+        assert result.violations(result.center * (1 + 4 * u)).all()
+    product = oracles.i_matmul(Interval.exact(np.ones((1, 4))), Interval.exact(np.full((4, 1), 0.1)), "float32")
+    assert product.radius[0, 0] == pytest.approx(oracles.gamma(4, "float32") * 0.4 + 4 * tiny, rel=1e-12)
+
+
+def test_a_sum_past_float32_must_be_inf_of_its_sign_and_a_representable_one_finite():
+    huge = Interval.exact(np.array([3e38, -3e38]))
+    over = oracles.i_add(huge, huge, "float32")
+    assert not over.violations(np.array([np.inf, -np.inf])).any()
+    assert over.violations(np.array([-np.inf, np.inf])).all() and over.violations(np.full(2, np.nan)).all()
+    under = oracles.i_add(huge, Interval.exact(np.array([-1e38, 1e38])), "float32")
+    assert under.violations(np.array([np.inf, -np.inf])).all()
+    assert not under.violations(np.array([2e38, -2e38], np.float32)).any()
+
+
+def test_infinities_propagate_with_their_sign_and_inf_minus_inf_or_inf_times_zero_is_anything():
+    plus_inf = Interval(np.array([0.0]), np.array([0.0]), np.array([True]), np.array([False]))
+    f32 = "float32"
+    only_plus = [oracles.i_mul(plus_inf, Interval.exact(2.0), f32), oracles.i_add(plus_inf, Interval.exact(1.0), f32),
+                 oracles.i_sqrt(plus_inf, f32), oracles.i_square(oracles.i_mul(plus_inf, Interval.exact(-1.0), f32), f32)]
+    for result in only_plus:
+        assert not result.violations(np.array([np.inf])).any()
+        assert result.violations(np.array([-np.inf])).all() and result.violations(np.array([np.nan])).all()
+    assert not oracles.i_mul(plus_inf, Interval.exact(-3.0), f32).violations(np.array([-np.inf])).any()
+    for anything in (oracles.i_sub(plus_inf, plus_inf, f32), oracles.i_mul(plus_inf, Interval.exact(0.0), f32)):
+        assert not anything.violations(np.array([np.nan])).any()

@@ -1,9 +1,12 @@
-"""The training oracles (oracles.py, from "Training: interval arithmetic" on) are sound, tight enough
-to bite, never raise on legitimate inputs, and follow Keras 3 on data of rank 3 and 4.
+"""The training oracles (oracles.py, from "Training: losses, metrics" on, written in the interval
+algebra the layer oracles share) are sound, also where float32 overflows, tight enough to bite,
+never raise on legitimate inputs, and follow Keras 3 on data of rank 3 and 4.
 
 Soundness is checked against a float32 NumPy transcription of what Keras computes, step by step."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -84,8 +87,9 @@ def test_the_adam_case_that_divided_by_an_interval_containing_zero_is_bounded_an
 
 def test_a_divisor_interval_reaching_zero_gives_an_unbounded_quotient_not_an_error():
     quotient = oracles.i_div(Interval.exact(np.array([1.0, 2.0])), Interval(np.array([0.0, 1e-9]), np.array([1e-8, 1e-8])), "float32")
-    assert np.isinf(quotient.radius).all() and np.isfinite(quotient.center).all()
-    assert not quotient.violations(np.array([1e30, -5.0])).any()
+    assert np.isfinite(quotient.center).all()
+    for anything in (np.array([1e30, -5.0]), np.array([np.inf, np.nan])):
+        assert not quotient.violations(anything).any()
     floored = oracles.i_div(Interval.exact(np.array([1.0])), Interval(np.array([1e-3]), np.array([1e-2])), "float32", floor=1e-3)
     assert np.isfinite(floored.radius).all()
 
@@ -93,7 +97,7 @@ def test_a_divisor_interval_reaching_zero_gives_an_unbounded_quotient_not_an_err
 def test_an_unbounded_radius_stays_unbounded_through_products_with_zero():
     unbounded = Interval(np.array([0.0]), np.array([np.inf]))
     product = oracles.i_mul(unbounded, Interval.exact(np.array([0.0])), "float32")
-    assert np.isinf(product.radius).all()
+    assert not product.violations(np.array([1e30])).any() and not product.violations(np.array([np.nan])).any()
     assert not oracles.i_matmul(Interval(np.zeros((1, 1)), np.full((1, 1), np.inf)), Interval.exact(np.zeros((1, 1))), "float32").violations(np.zeros((1, 1))).any()
 
 
@@ -154,3 +158,64 @@ def test_epoch_trace_outputs_are_the_pre_update_predictions_in_row_order():
     assert trace.outputs.center.shape == case.y.shape
     np.testing.assert_allclose(trace.outputs.center[:2], first_batch.center, rtol=1e-12)
     assert not np.allclose(trace.outputs.center[2:4], oracles.forward([oracles.DenseParams(case.kernel, case.bias)], case.x[2:4]).center)
+
+
+# -- Overflow: the training oracles accept +-inf exactly where float32 training can overflow --------
+
+_SCALES = st.sampled_from((1.0,) + strategies.EXTREME_SCALES)
+
+
+@st.composite
+def _scaled_regression_cases(draw):
+    """A regression case whose data is scaled up to float32's largest values (weights stay in [-1, 1])."""
+    case = draw(strategies.regression_cases())
+    x = draw(strategies.scaled_arrays(case.x.shape, draw(_SCALES, label="x scale")), label="scaled x")
+    y = draw(strategies.scaled_arrays(case.y.shape, draw(_SCALES, label="y scale")), label="scaled y")
+    return dataclasses.replace(case, x=x, y=y)
+
+
+@settings(max_examples=80, deadline=None, database=None)
+@given(case=_scaled_regression_cases(), epochs=st.integers(1, 2), optimizer=_OPTIMIZERS)
+def test_epoch_oracle_contains_a_float32_keras_fit_at_every_magnitude(case, epochs, optimizer):
+    name, momentum = optimizer
+    traces = trace_epochs(case, epochs, name, **({"momentum": momentum} if momentum else {}))
+    with np.errstate(all="ignore"):
+        simulated = _keras_fit_float32(case, epochs, name, momentum)
+    for trace, result in zip(traces, simulated):
+        _assert_inside(trace, result)
+
+
+def test_an_sgd_step_whose_gradient_overflows_must_give_inf_of_its_sign_and_then_nan():
+    # z = 1.5e19 on both rows, z^2 = 2.25e38 (finite), kernel gradient 2 * z * x = 4.5e38 (+inf in
+    # float32): the kernel steps to 1 - inf = -inf. The next epoch computes -inf - (-inf) = NaN.
+    case = strategies.RegressionCase(x=np.full((2, 1), 1.5e19, F32), y=np.zeros((2, 1), F32), kernel=np.ones((1, 1), F32),
+                                     bias=np.zeros(1, F32), batch_size=2, learning_rate=1.0)
+    first, second = trace_epochs(case, 2)
+    with np.errstate(all="ignore"):
+        simulated = _keras_fit_float32(case, 2)
+    assert simulated[0][0][0, 0] == -np.inf and np.isnan(simulated[1][0][0, 0]), "the float32 fit no longer overflows"
+    _assert_inside(first, simulated[0])
+    _assert_inside(second, simulated[1])
+    for wrong in (np.inf, np.nan, -3e38):
+        assert first.kernel.violations(np.array([[wrong]])).all(), wrong
+    # The loss sums 2.25e38 over two rows before dividing: +inf, never -inf or NaN.
+    assert not first.epoch_loss.violations(np.inf) and first.epoch_loss.violations(-np.inf) and first.epoch_loss.violations(np.nan)
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(case=strategies.regression_cases(), optimizer=_OPTIMIZERS)
+def test_ordinary_training_draws_never_overflow(case, optimizer):
+    # The contracts' draws stay far from float32's limits: a mark there would accept inf or NaN
+    # from a broken implementation.
+    name, momentum = optimizer
+    for trace in trace_epochs(case, 2, name, **({"momentum": momentum} if momentum else {})):
+        for value in (trace.kernel, trace.bias, trace.epoch_loss, trace.outputs):
+            assert not any(mark.any() for mark in value.overflow)
+
+
+def test_an_sgd_epoch_bound_rejects_an_error_of_1e_5_of_the_weights_scale():
+    case = strategies.fixed_regression_case(rows=5, batch_size=2, inner=(2,))
+    trace = trace_epochs(case, 1)[0]
+    for weight in (trace.kernel, trace.bias):
+        assert weight.violations(weight.center + 1e-5 * np.abs(weight.center).max()).all()
+    assert trace.epoch_loss.violations(trace.epoch_loss.center * (1 + 1e-5)).all()

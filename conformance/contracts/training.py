@@ -191,7 +191,7 @@ def check_epoch_metrics_match_batches(impl, example, epochs):
     model = compiled_linear(impl, case, metrics=list(oracles.METRICS))
     history = fit(model, case.x, case.y, batch_size=case.batch_size, epochs=epochs, shuffle=False, validation_data=(x_val, y_val))
     for epoch, trace in enumerate(trace_epochs(case, epochs)):
-        validation_output = oracles.dense_forward(trace.kernel, trace.bias, x_val)
+        validation_output = oracles.forward([oracles.DenseParams(trace.kernel, trace.bias)], x_val)
         for name in oracles.METRICS:
             oracles.assert_within(f"History[{name!r}][{epoch}] (batch sizes {trace.batch_sizes})",
                                   history_values(history, name, epochs)[epoch], oracles.metric_value(name, case.y, trace.outputs))

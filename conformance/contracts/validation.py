@@ -81,7 +81,7 @@ def check_loss_at_end_of_epoch(impl, example, epochs, weighted):
     history = fit(model, case.x, case.y, batch_size=case.batch_size, epochs=epochs, shuffle=False, validation_data=validation)
     logged = history_values(history, "val_loss", epochs)
     for epoch, trace in enumerate(trace_epochs(case, epochs)):
-        output = oracles.dense_forward(trace.kernel, trace.bias, x_val)
+        output = oracles.forward([oracles.DenseParams(trace.kernel, trace.bias)], x_val)
         oracles.assert_within(f"History['val_loss'][{epoch}]", logged[epoch], oracles.batch_loss("mse", y_val, output, sample_weight=sample_weight))
 
 
