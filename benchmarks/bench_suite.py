@@ -1,6 +1,7 @@
 """How long the conformance suite takes, and how much of that is the kit rather than the framework.
 
     python benchmarks/bench_suite.py [--impl reference] [--areas layer|all] [--profiles quick default]
+    python benchmarks/bench_suite.py --compare-jobs 2 [--profiles default quick]
 
 For each profile it runs the selected contracts once (after a warm-up run that pays for imports and
 graph tracing) and prints the wall time. While the suite runs, a sampling thread looks at the main
@@ -9,6 +10,11 @@ the stack passes through the framework (tensorflow, keras, tf_keras, torch, jax,
 time otherwise
 (hypothesis drawing, oracles, bookkeeping). The kit's overhead is reported as kit / framework.
 Ratios, not absolute times, are what to compare across machines.
+
+With ``--compare-jobs N`` it instead runs ``keras-conformance run`` on every contract, once with
+``--jobs 1`` and once with ``--jobs N`` (same seed), each as a fresh process so both pay their imports
+as a user does; it checks the two reports agree cell for cell and prints both wall times and their
+ratio (the target for N = 2 on two cores: at most 0.65).
 """
 
 from __future__ import annotations
@@ -73,13 +79,62 @@ class StackSampler:
         self._thread.join()
 
 
+def cell_table(report):
+    """What must not depend on --jobs, cell by cell."""
+    return [(r["contract_id"], r["device"], r["status"], r["seed"], r["examples"], r["message"].split("\n")[0])
+            for r in report["results"]]
+
+
+def compare_jobs(impl, profiles, seed, jobs) -> bool:
+    """Time ``run --jobs 1`` against ``run --jobs N`` per profile; whether every pair agreed."""
+    import json
+    import subprocess
+    import tempfile
+
+    agreed = True
+    print(f"{impl}: every contract, seed {seed}, wall time of `keras-conformance run` as a fresh process")
+    print(f"{'profile':<10}{'--jobs 1 s':>12}{f'--jobs {jobs} s':>12}{'ratio':>8}{'cpu s (1 / N)':>16}  results")
+    for profile in profiles:
+        walls, cpus, tables = [], [], []
+        for count in (1, jobs):
+            with tempfile.TemporaryDirectory() as folder:
+                path = os.path.join(folder, "report.json")
+                command = [sys.executable, "-m", "conformance", "run", "--impl", impl, "--profile", profile, "--seed", str(seed),
+                           "--jobs", str(count), "--report-json", path]
+                started, used = time.perf_counter(), _children_cpu()
+                subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                walls.append(time.perf_counter() - started)
+                cpus.append(_children_cpu() - used)  # the run and its workers (reaped descendants count)
+                with open(path) as stream:
+                    tables.append(cell_table(json.load(stream)))
+        same = tables[0] == tables[1]
+        agreed = agreed and same
+        verdict = f"equal ({len(tables[0])} cells)" if same else "DIFFERENT: " + str(
+            [pair for pair in zip(*tables) if pair[0] != pair[1]][:3])
+        cpu = f"{cpus[0]:.0f} / {cpus[1]:.0f}"
+        print(f"{profile:<10}{walls[0]:>12.1f}{walls[1]:>12.1f}{walls[1] / walls[0]:>7.2f}x{cpu:>16}  {verdict}", flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall ratios need an otherwise idle machine)")
+    return agreed
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", default="reference")
     parser.add_argument("--areas", default="layer", choices=("layer", "all"))
     parser.add_argument("--profiles", nargs="+", default=["quick", "default"])
     parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--compare-jobs", type=int, default=None, metavar="N",
+                        help="time every contract with --jobs 1 against --jobs N instead (see above)")
     args = parser.parse_args(argv)
+    if args.compare_jobs:
+        return 0 if compare_jobs(args.impl, args.profiles, args.seed, args.compare_jobs) else 1
 
     impl = adapters.load(args.impl)
     contracts = catalog.select(LAYER_AREAS if args.areas == "layer" else None)
@@ -98,4 +153,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

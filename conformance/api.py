@@ -19,7 +19,8 @@
 from __future__ import annotations
 
 
-def check_layer(spec, impl="keras", contracts=None, profile="default", seed=None, xfail=None, strict=False, timeout=None):
+def check_layer(spec, impl="keras", contracts=None, profile="default", seed=None, xfail=None, strict=False, timeout=None,
+                jobs=1):
     """Run the contracts on any Keras-style layer, described by a :class:`conformance.specs.LayerSpec`
     (or a ``module:Class`` string for a layer whose constructor needs no argument), inside ``impl``.
 
@@ -30,11 +31,11 @@ def check_layer(spec, impl="keras", contracts=None, profile="default", seed=None
 
     if isinstance(spec, str):
         spec = specs.LayerSpec(spec)
-    return pipeline.open_session(impl, None, contracts, profile, seed, xfail, strict, timeout, spec=spec).run()
+    return pipeline.open_session(impl, None, contracts, profile, seed, xfail, strict, timeout, spec=spec).run(jobs=jobs)
 
 
 def check_implementation(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
-                         timeout=None):
+                         timeout=None, jobs=1):
     """Run the contracts and give back one :class:`conformance.runner.Result` per contract x device.
 
     Args:
@@ -47,6 +48,9 @@ def check_implementation(impl="reference", layer=None, contracts=None, profile="
         xfail: path of an expected-failures TOML file, or a :class:`conformance.xfail.ExpectedFailures`.
         strict: an expected failure that passes is reported as failed.
         timeout: time limit per cell in seconds (``None``: the runner's default, 300).
+        jobs: worker processes (or ``"auto"``: one per usable CPU); more than one needs ``impl`` by name,
+            and a script's entry point guarded by ``if __name__ == "__main__":`` (they are spawned).
+            The results are the same for any ``jobs``.
 
     Raises ``conformance.pipeline.UsageError`` (a ValueError naming the argument) for what cannot be
     run, and ``NothingSelected`` when ``contracts`` matches nothing. Each result has ``contract_id``, ``device``, ``status`` (one of ``conformance.outcomes.STATUSES``:
@@ -57,7 +61,7 @@ def check_implementation(impl="reference", layer=None, contracts=None, profile="
     """
     from conformance import pipeline
 
-    return pipeline.open_session(impl, layer, contracts, profile, seed, xfail, strict, timeout).run()
+    return pipeline.open_session(impl, layer, contracts, profile, seed, xfail, strict, timeout).run(jobs=jobs)
 
 
 class BoundContract:

@@ -67,7 +67,8 @@ def _add_run_arguments(parser):
                         help="module:Class of the layer to test inside --impl: Dense-like alone, any layer with --layer-kwargs/--input-shape")
     parser.add_argument("--layer-kwargs", default=None, metavar="JSON", help='constructor arguments of --layer, e.g. \'{"filters": 4, "kernel_size": 3}\'')
     parser.add_argument("--input-shape", default=None, metavar="D1,D2,...",
-                        help="input shape of --layer without the batch axis, e.g. 16,3; None marks a dimension the kit may vary")
+                        help="input shape of --layer without the batch axis, e.g. 16,3; None marks a dimension the kit may vary; "
+                        "alternative shapes (several ranks) separated by ';', e.g. '8;4,8'")
     parser.add_argument("--input-dtype", default=None, help="dtype of the inputs of --layer (default float32; int32 for embeddings)")
     parser.add_argument("--input-range", default=None, metavar="LOW,HIGH", help="range of the input values of --layer (default -2,2)")
     parser.add_argument("--layer-spec", default=None, metavar="FILE",
@@ -94,11 +95,39 @@ def _add_run_arguments(parser):
         default=int(os.environ.get("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")),
         help="split the CPU into this many logical TensorFlow devices so the cross-device contracts run without a GPU (default 2)",
     )
+    parser.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                        help="run the cells in N worker processes, each loading the implementation once; 'auto': one "
+                        "per usable CPU (default 1: in this process). The results are those of --jobs 1")
+    parser.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                        help="run only the K-th of N stable shares of the contracts (by a checksum of the id); "
+                        "join the shards' --report-json files with `keras-conformance merge`")
     parser.add_argument("--xfail", default=None, metavar="FILE", help="expected-failures TOML file (see docs/plugin.md)")
     parser.add_argument("--strict", action="store_true", help="an expected failure that passes counts as a failure")
+    _add_report_arguments(parser)
+
+
+def _add_report_arguments(parser):
     parser.add_argument("--report-json", default=None, metavar="PATH", help="write the JSON report here")
     parser.add_argument("--report-junit", default=None, metavar="PATH", help="write a JUnit XML report here")
     parser.add_argument("--report-html", default=None, metavar="PATH", help="write the HTML matrix here")
+
+
+def _jobs(text):
+    from conformance import pipeline
+
+    try:
+        return pipeline.resolve_jobs(text)
+    except pipeline.UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _shard(text):
+    from conformance import runner
+
+    try:
+        return runner.parse_shard(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--seed", type=int, default=0, help="hypothesis seed for the drawn examples (default 0)")
     diff.add_argument("--probes", nargs="+", default=None, choices=("outputs", "gradients", "history"),
                       help="what to compare (default: all)")
+
+    merge = commands.add_parser("merge", help="combine the JSON reports of shards (or, with --matrix, of several implementations) into one",
+                                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    merge.add_argument("reports", nargs="+", metavar="REPORT.json", help="--report-json files of `keras-conformance run`")
+    merge.add_argument("--matrix", action="store_true",
+                       help="the reports are of different implementations or backends (same kit version and seed): one column per implementation and device")
+    _add_report_arguments(merge)
 
     from conformance import docs
 
@@ -257,7 +293,7 @@ def _open_sessions(args):
     specs = pipeline.layer_specs(args.layer, args.layer_kwargs, args.input_shape, args.input_dtype, args.input_range, args.layer_spec)
     return [
         pipeline.open_session(args.impl, None if specs else args.layer, args.contracts, args.profile, args.seed, args.xfail,
-                              args.strict, args.timeout, args.fail_on, args.logical_cpus, spec)
+                              args.strict, args.timeout, args.fail_on, args.logical_cpus, spec, args.shard)
         for spec in (specs or [None])
     ]
 
@@ -275,7 +311,7 @@ def command_run(args) -> int:
         return outcomes.EXIT_USAGE_ERROR
     results, interrupted, elapsed = [], False, 0.0
     for session in sessions:
-        found, interrupted, seconds = _run_session(session)
+        found, interrupted, seconds = _run_session(session, args.jobs)
         results, elapsed = results + found, elapsed + seconds
         if interrupted:
             break
@@ -297,8 +333,9 @@ def command_run(args) -> int:
     return status
 
 
-def _run_session(session):
-    """Run one session with progress, print its outcome; ``(results, interrupted, seconds)``."""
+def _run_session(session, jobs=1):
+    """Run one session (in ``jobs`` worker processes) with progress, print its outcome;
+    ``(results, interrupted, seconds)``."""
     from conformance import runner
 
     impl, devices = session.impl, session.devices
@@ -307,13 +344,15 @@ def _run_session(session):
     absent = [d for d in devices if d not in impl.devices()]
     print(f"keras-conformance {__version__}: {info['name']} {info['version']} ({info['backend']} backend), layer {info['layer']}")
     print(f"devices: {', '.join(devices)}" + (f" ({', '.join(absent)} not visible: skipped)" if absent else "")
-          + f"   profile: {session.profile}   seed: {session.seed}   timeout: {session.timeout:g} s per cell")
+          + f"   profile: {session.profile}   seed: {session.seed}   timeout: {session.timeout:g} s per cell"
+          + (f"   shard: {session.shard[0]}/{session.shard[1]}" if session.shard else "")
+          + (f"   jobs: {jobs}" if jobs > 1 else ""))
     print(f"{_plural(len(session.contracts), 'contract')}, {_plural(cell_count, 'cell')} (a cell is one contract on one device)", flush=True)
     progress = Progress(cell_count)
     started = time.perf_counter()
     interrupted = False
     try:
-        results = session.run(on_start=progress.start, on_result=progress.finish)
+        results = session.run(on_start=progress.start, on_result=progress.finish, jobs=jobs)
     except runner.RunInterrupted as stop:
         results, interrupted = stop.results, True
     progress.close()
@@ -395,7 +434,45 @@ def command_docs(args) -> int:
     return docs.command(args)
 
 
-COMMANDS = {"run": command_run, "list": command_list, "docs": command_docs, "diff": command_diff}
+def command_merge(args) -> int:
+    """Merge shard reports: print the matrix and summary as ``run`` does, write the reports asked for;
+    the exit status is computed from the merged cells as ``run`` computes it."""
+    from conformance import catalog, report
+
+    try:
+        for option, path in report.requested(args).items():
+            report.check_writable(path, option)
+        merged = report.merge(args.reports, matrix=args.matrix)
+    except ValueError as error:
+        print(f"keras-conformance merge: {error}", file=sys.stderr)
+        return outcomes.EXIT_USAGE_ERROR
+    fields = ("contract_id", "area", "level", "impl", "device", "status", "message", "counterexample", "seed", "profile",
+              "examples", "reproduce")
+    results = [outcomes.Result(**{k: r[k] for k in fields}, extra={k: r[k] for k in ("snippet", "traceback") if k in r})
+               for r in merged["results"]]
+    info = merged["implementation"]
+    print(f"keras-conformance {__version__} merge of {_plural(len(args.reports), 'report')}: {info['name']} {info['version']} "
+          f"({info['backend']} backend), layer {info['layer']}   profile: {merged['profile']}   seed: {merged['seed']}")
+    groups = list(dict.fromkeys(r.impl for r in results)) if args.matrix else [None]
+    for group in groups:
+        chosen = [r for r in results if group is None or r.impl == group]
+        if group is not None:
+            print(f"\n{group}:")
+        _print_outcome(chosen, merged["devices"], catalog.all_contracts(), merged["fail_on"])
+    print(f"conformance: {summary_line(outcomes.counts(results))} (cells of {_plural(len({r.contract_id for r in results}), 'contract')})")
+    status = merged["exit_status"]
+    wanted = {"--report-json": report.write_json, "--report-junit": report.write_junit, "--report-html": report.write_html}
+    for option, path in report.requested(args).items():
+        try:
+            print(f"report written: {wanted[option](path, merged)}")
+        except OSError as error:
+            print(f"keras-conformance: {option}={path!r}: could not write the report ({error.strerror or error})", file=sys.stderr)
+            status = outcomes.EXIT_INTERNAL_ERROR if status == outcomes.EXIT_OK else status
+    print(f"exit status {status}: {_EXIT_MEANING[status]}")
+    return status
+
+
+COMMANDS = {"run": command_run, "list": command_list, "docs": command_docs, "diff": command_diff, "merge": command_merge}
 
 
 def main(argv=None) -> int:

@@ -12,13 +12,16 @@ with one line that names the argument; the callers turn those into exit statuses
 
 from __future__ import annotations
 
+import functools
+import os
 from dataclasses import dataclass, field
 
 from conformance import adapters, catalog, registry, xfail as expected_failures
 from conformance.outcomes import DEFAULT_DEVICE, FAIL_ON
 from conformance.registry import NothingSelected
 
-__all__ = ["Cell", "NothingSelected", "Session", "UsageError", "layer_specs", "load_implementation", "open_session"]
+__all__ = ["Cell", "NothingSelected", "Recipe", "Session", "UsageError", "layer_specs", "load_implementation", "open_session",
+           "resolve_jobs"]
 
 PROFILES = ("quick", "default", "thorough")
 
@@ -53,29 +56,68 @@ class Session:
     devices: list = field(default_factory=list)
     timeout: float | None = None
     fail_on: str = "must"
+    shard: tuple | None = None  # (K, N): only the cells of runner.in_shard
+    recipe: Recipe | None = None  # how a worker process loads ``impl``; None for an object the caller loaded
 
     def cells(self) -> list[Cell]:
-        """Every cell in the order it runs: each contract after those it rests on."""
+        """Every cell (of the shard) in the order it runs: each contract after those it rests on."""
         from conformance import runner
 
         found = []
         for contract, device in runner.cells(runner.in_dependency_order(self.contracts), self.devices):
+            if not runner.in_shard(contract, self.shard):
+                continue
             entry = self.expected.match(contract.id, self.impl, contract.area) if self.expected is not None else None
             found.append(Cell(contract, device, entry))
         return found
 
-    def run(self, on_start=None, on_result=None) -> list:
-        """Run every cell; Results in report order. Ctrl-C raises runner.RunInterrupted with the finished ones."""
-        from conformance import reproduce, runner
+    def run(self, on_start=None, on_result=None, jobs=1) -> list:
+        """Run every cell, in ``jobs`` worker processes when more than one (see conformance.parallel);
+        Results in report order, the same for any ``jobs``. Ctrl-C raises runner.RunInterrupted with the
+        finished ones."""
+        from conformance import parallel, reproduce, runner
 
+        jobs = resolve_jobs(jobs)
+        if jobs > 1 and self.recipe is None:
+            raise UsageError(f"jobs={jobs} needs the implementation by name (a worker process loads it again); "
+                             "an Implementation object runs with jobs=1 only")
+        run = runner.run if jobs == 1 else functools.partial(parallel.run, recipe=self.recipe, jobs=jobs)
         try:
-            results = runner.run(self.impl, self.contracts, profile=self.profile, seed=self.seed, devices=self.devices,
-                                 on_result=on_result, expected=self.expected, timeout=self.timeout, on_start=on_start)
+            results = run(self.impl, self.contracts, profile=self.profile, seed=self.seed, devices=self.devices,
+                          on_result=on_result, expected=self.expected, timeout=self.timeout, on_start=on_start,
+                          shard=self.shard)
         except runner.RunInterrupted as stop:
             reproduce.attach(stop.results, self.impl)
             raise
         reproduce.attach(results, self.impl)
         return results
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What :func:`load_implementation` was given: enough for a worker process to load the same
+    implementation (picklable: names, a LayerSpec, a number)."""
+
+    impl: str
+    layer: str | None = None
+    logical_cpus: int | None = None
+    spec: object = None
+
+    def load(self) -> adapters.Implementation:
+        return load_implementation(self.impl, self.layer, self.logical_cpus, self.spec)
+
+
+def resolve_jobs(jobs) -> int:
+    """Worker processes for ``jobs``: a positive int, or ``"auto"`` for the CPUs this process may use."""
+    if jobs == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        count = int(jobs)
+    except (TypeError, ValueError):
+        count = 0
+    if count < 1 or str(count) != str(jobs).strip():
+        raise UsageError(f"jobs must be a positive number of worker processes or 'auto', got {jobs!r}")
+    return count
 
 
 def load_implementation(impl="reference", layer=None, logical_cpus=None, spec=None) -> adapters.Implementation:
@@ -117,7 +159,7 @@ def layer_specs(layer=None, layer_kwargs=None, input_shape=None, input_dtype=Non
 
 
 def open_session(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
-                 timeout=None, fail_on="must", logical_cpus=None, spec=None) -> Session:
+                 timeout=None, fail_on="must", logical_cpus=None, spec=None, shard=None) -> Session:
     """A :class:`Session`, every argument checked before the framework is imported.
 
     Args:
@@ -134,6 +176,7 @@ def open_session(impl="reference", layer=None, contracts=None, profile="default"
         logical_cpus: split the CPU into this many TensorFlow devices (default 2).
         spec: a :class:`~conformance.specs.LayerSpec`: any Keras-style layer, checked by the generic
             contracts (the Dense ones are not applicable to it).
+        shard: ``"K/N"`` (or ``(K, N)``): run only the K-th of N stable shares of the contracts.
     """
     from conformance import runner
 
@@ -145,11 +188,17 @@ def open_session(impl="reference", layer=None, contracts=None, profile="default"
         raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
     if logical_cpus is not None and (not isinstance(logical_cpus, int) or logical_cpus < 1):
         raise UsageError(f"logical_cpus must be an int >= 1, got {logical_cpus!r}")
+    if shard is not None:
+        try:
+            shard = runner.parse_shard(shard if isinstance(shard, str) else "/".join(map(str, shard)))
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     selected = catalog.select(contracts)  # NothingSelected goes through: exit status 5, not 4
     try:
         expected = expected_failures.load(xfail, strict=strict)
     except ValueError as error:
         raise UsageError(str(error)) from None
+    recipe = None if isinstance(impl, adapters.Implementation) else Recipe(impl, layer, logical_cpus, spec)
     impl = load_implementation(impl, layer, logical_cpus, spec)
     return Session(
         impl=impl,
@@ -160,4 +209,6 @@ def open_session(impl="reference", layer=None, contracts=None, profile="default"
         devices=runner.device_matrix(impl),
         timeout=runner.DEFAULT_TIMEOUT if timeout is None else timeout,
         fail_on=fail_on,
+        shard=shard,
+        recipe=recipe,
     )

@@ -9,6 +9,7 @@ plugin only adds its command-line options: this module imports nothing but pytes
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -92,12 +93,18 @@ class ContractItem(pytest.Item):
         from conformance import outcomes, report, reproduce, runner
 
         session, contract, device = self.conformance_session, self.cell.contract, self.cell.device
-        finished = self.suite.finished.setdefault(session.impl.label, {})
-        blocking = runner.blocker(contract, device, finished, session.devices[0])
-        if blocking is not None:
-            pytest.skip(f"blocked by {blocking.contract_id} ({blocking.status} on {blocking.device})")
+        finished, missing = self.suite.prerequisites(session)
+        # A prerequisite this process has not run (another xdist worker's item, or one deselected) is
+        # decided here as the CLI decides it (runner.prerequisites), so verdicts are the same under -n.
+        blocked = runner.decided_without_running(contract, device, session.impl, finished, session.profile, session.seed,
+                                                 None, session.devices[0], missing)
+        if blocked is not None:
+            finished[(contract.id, device)] = blocked
+            pytest.skip(blocked.message)
         result = runner.run_cell(contract, session.impl, device, session.profile, session.seed, session.timeout)
-        finished[(contract.id, device)] = result
+        # dependants see the cell as the CLI records it (xfailed, ...); this item reports the raw result
+        finished[(contract.id, device)] = runner.settle(dataclasses.replace(result, extra=dict(result.extra)), contract,
+                                                        session.impl, session.expected)
         self.user_properties += [("seed", result.seed), ("profile", result.profile), ("status", result.status)]
         if result.status == outcomes.ERROR:
             raise KitError("keras-conformance kit error (not the implementation's failure; please report it):\n"
@@ -141,7 +148,18 @@ class ConformanceSuite:
         self.fail_on = config.getoption("keras_fail_on")
         self.expected = None
         self.stale = []
-        self.finished = {}  # impl label -> {(contract id, device): Result}, for blocking
+        self.finished = {}  # session -> ({(contract id, device): Result}, runner.prerequisites callback), for blocking
+
+    def prerequisites(self, session):
+        """``(finished, missing)`` of ``session``: the cells decided in this process, and the
+        :func:`conformance.runner.prerequisites` callback that decides the others when needed."""
+        from conformance import runner
+
+        if id(session) not in self.finished:
+            missing = runner.prerequisites(session.impl, session.contracts, session.devices, session.profile, session.seed,
+                                           session.timeout, session.expected)
+            self.finished[id(session)] = {}, missing
+        return self.finished[id(session)]
 
     @staticmethod
     def _seed(config):

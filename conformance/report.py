@@ -64,12 +64,13 @@ def score(results) -> float | None:
 
 
 def build(results, impl_info, devices, profile, seed, duration=None, stale=(), interrupted=False, fail_on="must",
-          exit_status=None) -> dict:
+          exit_status=None, shard=None) -> dict:
     """The JSON-ready report of a run.
 
     ``impl_info`` is ``Implementation.describe()``; ``stale`` the expected-failure entries that
     matched no cell; ``interrupted`` whether Ctrl-C stopped the run (``results`` are then the cells
-    that finished); ``fail_on`` which levels fail the run, which the JUnit report follows.
+    that finished); ``fail_on`` which levels fail the run, which the JUnit report follows; ``shard``
+    ``(K, N)`` when the run was one shard of N (recorded as ``"K/N"``).
     """
     by_level = {level: counts([r for r in results if r.level == level]) for level in (outcomes.MUST, outcomes.SHOULD)}
     if exit_status is None:
@@ -81,6 +82,7 @@ def build(results, impl_info, devices, profile, seed, duration=None, stale=(), i
         "devices": list(devices),
         "profile": profile,
         "seed": seed,
+        "shard": None if shard is None else f"{shard[0]}/{shard[1]}",
         "duration_s": None if duration is None else round(duration, 3),
         "interrupted": interrupted,
         "fail_on": fail_on,
@@ -270,10 +272,10 @@ CELL_STYLE = {
 def html_page(report: dict) -> str:
     """One self-contained page (inline CSS, no scripts, no external resources) with the matrix."""
     impl = report["implementation"]
-    columns = ["any"] + report["devices"]
+    columns = report.get("columns") or ["any"] + report["devices"]  # a --matrix merge: implementation x device
     rows = {}
     for record in report["results"]:
-        column = "any" if record["device"] == "default" else record["device"]
+        column = record.get("column") or ("any" if record["device"] == "default" else record["device"])
         rows.setdefault((record["contract_id"], record["level"], record["area"]), {})[column] = record
     escape = html.escape
     score = report["score"]
@@ -363,7 +365,8 @@ def write_requested(args, results, impls, devices, seed, duration, expected=None
     if len(impls) > 1:
         info["layer"] = ", ".join(impl.describe()["layer"] for impl in impls)
     profile = results[0].profile if results else getattr(args, "profile", None)
-    record = build(results, info, devices, profile, seed, duration, stale, interrupted, fail_on, exit_status)
+    record = build(results, info, devices, profile, seed, duration, stale, interrupted, fail_on, exit_status,
+                   getattr(args, "shard", None))
     problems = []
     for option, path in paths.items():
         try:
@@ -371,3 +374,89 @@ def write_requested(args, results, impls, devices, seed, duration, expected=None
         except OSError as error:
             problems.append(f"{option}={path!r}: could not write the report ({error.strerror or error})")
     return lines, problems
+
+
+# -- merging shard reports -------------------------------------------------------------------------
+
+# What every report of one merge must agree on; a --matrix merge lets the implementation differ.
+MERGE_FIELDS = ("kit version", "implementation", "seed", "profile", "fail_on")
+
+
+def load(path) -> dict:
+    """The JSON report at ``path``; ValueError naming the file when it cannot be read or is not a report."""
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: cannot read a JSON report ({getattr(error, 'strerror', None) or error})") from None
+    if not isinstance(report, dict) or not isinstance(report.get("results"), list) or "kit" not in report:
+        raise ValueError(f"{path}: not a keras-conformance JSON report (no kit or results)")
+    return report
+
+
+def _merge_key(report, field):
+    impl = report["implementation"]
+    return {
+        "kit version": report["kit"]["version"],
+        "implementation": tuple(impl.get(k) for k in ("name", "version", "backend", "layer")),
+        "seed": report["seed"],
+        "profile": report["profile"],
+        "fail_on": report.get("fail_on", "must"),
+    }[field]
+
+
+def merge(paths, matrix=False) -> dict:
+    """One report from the reports at ``paths`` (shards of one run, or with ``matrix`` the runs of
+    several implementations or backends), counts and exit status recomputed from the merged cells.
+
+    Raises ValueError, one line naming the files and the field, when the reports disagree on a field of
+    :data:`MERGE_FIELDS` (the implementation may differ under ``matrix``) or two hold the same cell.
+    Cells come in report order: each implementation's, by contract in catalog order, then device.
+    """
+    from conformance import catalog
+
+    reports = [load(path) for path in paths]
+    first = reports[0]
+    for path, report in zip(paths[1:], reports[1:]):
+        for field in MERGE_FIELDS:
+            if field == "implementation" and matrix:
+                continue
+            if _merge_key(report, field) != _merge_key(first, field):
+                raise ValueError(f"cannot merge {paths[0]} and {path}: their {field} differs "
+                                 f"({_merge_key(first, field)} against {_merge_key(report, field)})")
+    position = {c.id: index for index, c in enumerate(catalog.all_contracts())}
+    devices = list(dict.fromkeys(d for report in reports for d in report["devices"]))
+    device_order = {d: i for i, d in enumerate([outcomes.DEFAULT_DEVICE] + devices)}
+    owners, records, group = {}, [], {}
+    for index, (path, report) in enumerate(zip(paths, reports)):
+        impl = report["implementation"]
+        for record in report["results"]:
+            record = dict(record)
+            if matrix:
+                record["impl"] = f"{record['impl']}@{impl.get('backend', '')}"
+                record["column"] = f"{record['impl']} {'any' if record['device'] == outcomes.DEFAULT_DEVICE else record['device']}"
+            cell = (record["impl"], record["contract_id"], record["device"])
+            if cell in owners:
+                raise ValueError(f"cannot merge {owners[cell]} and {path}: both hold the cell {record['contract_id']} "
+                                 f"on {record['device']} of {record['impl']}")
+            owners[cell] = path
+            group.setdefault(record["impl"], index if matrix else 0)
+            records.append(record)
+    records.sort(key=lambda r: (group[r["impl"]], position.get(r["contract_id"], len(position)),
+                                r["contract_id"], device_order.get(r["device"], len(device_order))))
+    results = [outcomes.Result(**{k: r[k] for k in ("contract_id", "area", "level", "impl", "device", "status")}) for r in records]
+    infos = list({json.dumps(r["implementation"], sort_keys=True): r["implementation"] for r in reports}.values())
+    info = dict(first["implementation"]) if len(infos) == 1 else {
+        key: ", ".join(dict.fromkeys(str(i.get(key, "")) for i in infos)) for key in ("name", "module", "version", "backend", "layer")}
+    stale_everywhere = set.intersection(*({json.dumps(e, sort_keys=True) for e in r["stale_expected_failures"]} for r in reports))
+    stale = [e for e in first["stale_expected_failures"] if json.dumps(e, sort_keys=True) in stale_everywhere]
+    interrupted = any(r.get("interrupted") for r in reports)
+    durations = [r.get("duration_s") for r in reports]
+    merged = build(results, info, devices, first["profile"], first["seed"], None if None in durations else sum(durations),
+                   (), interrupted, first.get("fail_on", "must"))
+    merged["stale_expected_failures"] = stale
+    merged["results"] = records
+    merged["merged_from"] = [str(path) for path in paths]
+    if matrix:
+        merged["implementations"] = infos
+        merged["columns"] = list(dict.fromkeys(r["column"] for r in records))
+    return merged

@@ -17,6 +17,7 @@ import threading
 import time
 import traceback
 import warnings
+import zlib
 
 import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -99,20 +100,104 @@ def in_dependency_order(contracts) -> list:
     return ordered
 
 
-def blocker(contract, device, finished, first_device="CPU:0"):
+def blocker(contract, device, finished, first_device="CPU:0", missing=None):
     """The finished Result that blocks ``contract`` on ``device``, or ``None``.
 
     ``finished`` maps ``(contract_id, device)`` to Results. A prerequisite blocks when it did not pass
     on the same device, or on the device-independent column; a device-independent cell runs on the
     default device, so it is also blocked by its prerequisite's cell on ``first_device``.
+
+    ``missing(contract_id, device, finished)``, when given, is asked for a prerequisite cell absent from
+    ``finished`` (one that ran in another shard or another xdist worker) and gives back its Result, or
+    ``None`` when the run has no such cell; the Result is kept in ``finished``. See :func:`prerequisites`.
     """
     places = [device, DEFAULT_DEVICE] + ([first_device] if device == DEFAULT_DEVICE else [])
     for prerequisite in contract.rests_on:
         for place in places:
             result = finished.get((prerequisite, place))
+            if result is None and missing is not None:
+                result = missing(prerequisite, place, finished)
+                if result is not None:
+                    finished[(prerequisite, place)] = result
             if result is not None and result.status in BLOCKING:
                 return result
     return None
+
+
+def prerequisites(impl, contracts, devices, profile="default", seed=0, timeout=DEFAULT_TIMEOUT, expected=None):
+    """A ``missing`` callback for :func:`blocker` that decides a prerequisite cell in this process.
+
+    A shard (``--shard``) or a pytest-xdist worker runs only some cells; when one of them rests on a
+    cell that ran elsewhere, the prerequisite is decided here exactly as :func:`run` decides it (same
+    seed, its own prerequisites first), only to know whether it blocks: it is never reported. Cells of
+    contracts outside ``contracts``, or on devices outside ``devices``, do not exist: ``None``.
+    """
+    by_id = {c.id: c for c in contracts}
+    first_device = devices[0] if devices else "CPU:0"
+
+    def missing(contract_id, device, finished):
+        contract = by_id.get(contract_id)
+        if contract is None or device not in (devices if contract.per_device else [DEFAULT_DEVICE]):
+            return None
+        return decide(contract, device, impl, finished, profile, seed, timeout, expected, first_device, missing)
+
+    return missing
+
+
+def decide(contract, device, impl, finished, profile, seed, timeout, expected=None, first_device="CPU:0", missing=None) -> Result:
+    """The Result of one cell as :func:`run` records it: decided without running it when it is skipped
+    or blocked, run otherwise, then settled against its expected-failures entry."""
+    result = decided_without_running(contract, device, impl, finished, profile, seed, expected, first_device, missing)
+    if result is None:
+        result = run_cell(contract, impl, device, profile, seed, timeout)
+    return settle(result, contract, impl, expected)
+
+
+def settle(result, contract, impl, expected=None) -> Result:
+    """``result`` as its expected-failures entry says to report it (xfailed, xpassed...), when it has one."""
+    entry = expected.match(contract.id, impl, contract.area) if expected is not None else None
+    if entry is not None:
+        expected.settle(result, entry)
+    return result
+
+
+def decided_without_running(contract, device, impl, finished, profile, seed, expected=None, first_device="CPU:0",
+                            missing=None):
+    """The Result of a cell that is not run, or ``None`` when it must run: skipped by an
+    expected-failures ``skip`` entry, or blocked by a prerequisite (see :func:`blocker`) on a device
+    the implementation has."""
+    entry = expected.match(contract.id, impl, contract.area) if expected is not None else None
+    blocking = blocker(contract, device, finished, first_device, missing)
+    if entry is not None and entry.mode == "skip":
+        return Result(contract.id, contract.area, contract.level, impl.label, device, SKIPPED, seed=seed, profile=profile)
+    if blocking is None or not (device == DEFAULT_DEVICE or device in impl.devices()):
+        return None
+    result = Result(contract.id, contract.area, contract.level, impl.label, device, BLOCKED, seed=seed, profile=profile)
+    # name the root cause, not the blocked contract in between
+    result.message = blocking.message if blocking.status == BLOCKED else (
+        f"blocked by {blocking.contract_id} ({blocking.status} on {blocking.device})")
+    result.extra["blocked_by"] = blocking.extra.get("blocked_by", blocking.contract_id)
+    return result
+
+
+def parse_shard(text):
+    """``(K, N)`` from ``"K/N"`` (1 <= K <= N); ValueError naming --shard otherwise."""
+    k, slash, n = str(text).partition("/")
+    if slash and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n):
+        return int(k), int(n)
+    raise ValueError(f"shard must be K/N with 1 <= K <= N (the K-th of N shards), got {text!r}")
+
+
+def in_shard(contract, shard) -> bool:
+    """Whether ``contract``'s cells belong to ``shard`` (``(K, N)``, or ``None`` for every cell).
+
+    Decided by a checksum of the contract id alone, so a contract lands in the same shard whatever
+    else is selected, and every device of a contract lands together.
+    """
+    if shard is None:
+        return True
+    k, n = shard
+    return zlib.crc32(contract.id.encode()) % n == k - 1
 
 
 def new_seed() -> int:
@@ -123,7 +208,7 @@ def new_seed() -> int:
 # against about 10 ms for a layer call; they draw a third of the profile's examples so that a
 # profile costs about the same for every area. The cases each contract exists for are pinned with
 # explicit examples (``@contract(examples=...)``), which every profile runs on top of these draws.
-FIT_AREAS = ("compile", "training", "validation", "errors")
+FIT_AREAS = ("compile", "training", "validation", "errors", "distribution")
 FIT_EXAMPLE_FRACTION = 3
 
 # Hypothesis shrinks for up to 300 s; a fit-based failure re-runs fit per shrink step, so a few
@@ -372,43 +457,37 @@ def _falsifying_example(error) -> str:
 
 
 def run(impl, contracts, profile="default", seed=None, devices=None, on_result=None, expected=None,
-        timeout=DEFAULT_TIMEOUT, on_start=None) -> list[Result]:
+        timeout=DEFAULT_TIMEOUT, on_start=None, shard=None) -> list[Result]:
     """Run ``contracts`` on ``impl`` for every device in ``devices`` (the device matrix by default).
 
     Contracts run after those they rest on; a cell whose prerequisite did not pass is reported as
     blocked by it. ``expected`` (a :class:`conformance.xfail.ExpectedFailures`) marks known failures:
     its ``skip`` entries are not run, its ``xfail`` entries turn failures into ``xfailed`` and passes
-    into ``xpassed``. ``on_start(contract, device)`` and ``on_result(result)`` follow progress.
-    Results come back in report order. On Ctrl-C, :class:`RunInterrupted` carries the finished cells.
+    into ``xpassed``. ``shard`` (``(K, N)``) keeps the cells of :func:`in_shard`; a prerequisite of
+    theirs in another shard is decided silently (:func:`prerequisites`). ``on_start(contract, device)``
+    and ``on_result(result)`` follow progress. Results come back in report order. On Ctrl-C,
+    :class:`RunInterrupted` carries the finished cells.
     """
     seed = new_seed() if seed is None else seed
     devices = device_matrix(impl) if devices is None else devices
+    first_device = devices[0] if devices else "CPU:0"
+    missing = prerequisites(impl, contracts, devices, profile, seed, timeout, expected) if shard is not None else None
     order = {cell: index for index, cell in enumerate((c.id, d) for c, d in cells(contracts, devices))}
-    finished = {}
+    finished, reported = {}, []
     try:
         for contract, device in cells(in_dependency_order(contracts), devices):
+            if not in_shard(contract, shard):
+                continue  # another shard's cell: decided silently if a cell of this shard rests on it
             if on_start is not None:
                 on_start(contract, device)
-            entry = expected.match(contract.id, impl, contract.area) if expected is not None else None
-            blocking = blocker(contract, device, finished, devices[0] if devices else "CPU:0")
-            if entry is not None and entry.mode == "skip":
-                result = Result(contract.id, contract.area, contract.level, impl.label, device, SKIPPED, seed=seed, profile=profile)
-            elif blocking is not None and (device == DEFAULT_DEVICE or device in impl.devices()):
-                result = Result(contract.id, contract.area, contract.level, impl.label, device, BLOCKED, seed=seed, profile=profile)
-                # name the root cause, not the blocked contract in between
-                result.message = blocking.message if blocking.status == BLOCKED else (
-                    f"blocked by {blocking.contract_id} ({blocking.status} on {blocking.device})")
-                result.extra["blocked_by"] = blocking.extra.get("blocked_by", blocking.contract_id)
-            else:
-                result = run_cell(contract, impl, device, profile, seed, timeout)
-            if entry is not None:
-                expected.settle(result, entry)
+            result = decide(contract, device, impl, finished, profile, seed, timeout, expected, first_device, missing)
             finished[(contract.id, device)] = result
+            reported.append(result)
             if on_result is not None:
                 on_result(result)
     except KeyboardInterrupt:
-        raise RunInterrupted(sorted(finished.values(), key=lambda r: order[(r.contract_id, r.device)])) from None
-    return sorted(finished.values(), key=lambda r: order[(r.contract_id, r.device)])
+        raise RunInterrupted(sorted(reported, key=lambda r: order[(r.contract_id, r.device)])) from None
+    return sorted(reported, key=lambda r: order[(r.contract_id, r.device)])
 
 
 def must_failures(results) -> list[Result]:

@@ -167,3 +167,42 @@ def test_a_layer_spec_file_collects_items_per_layer(pytester):
     result = pytester.runpytest_inprocess(*PLUGIN, "--keras-layer-spec", "layers.toml", "--keras-contracts", "DENSE-SHAPE-2D", "--collect-only", "-q")
     ids = [line for line in result.stdout.lines if line.startswith("keras-conformance::")]
     assert ids == ["keras-conformance::DENSE-SHAPE-2D[keras+Conv1D-any]"]
+
+
+BLOCKING_RUN = ["--keras-layer", "tests.mutants.layers:TransposedKernel", "--keras-contracts", "LAYER-WEIGHT-LAYOUT", "DENSE-SHAPE-2D",
+                "TRAIN-SGD-STEP-EQUALS-TAPE", "DEVICE-PLACEMENT", "--keras-profile", "quick", "--keras-seed", "4"]
+
+
+def test_a_deselected_prerequisite_is_decided_so_its_dependants_are_still_blocked(pytester):
+    # TransposedKernel breaks LAYER-WEIGHT-LAYOUT; with it deselected, this process decides it anyway
+    # (the mechanism of shards and xdist workers) and the items resting on it are skipped as blocked.
+    pytester.syspathinsert(ROOT)
+    result = pytester.runpytest_inprocess(*PLUGIN, *BLOCKING_RUN, "-k", "not LAYER-WEIGHT-LAYOUT", "-rs")
+    result.assert_outcomes(skipped=7)
+    assert "SKIPPED [5] " in result.stdout.str() and "blocked by LAYER-WEIGHT-LAYOUT (failed on default)" in result.stdout.str()
+
+
+def junit_outcomes(path):
+    """{test name: (outcome, message)} from a JUnit XML file."""
+    import xml.etree.ElementTree as ET
+
+    found = {}
+    for case in ET.parse(path).iter("testcase"):
+        marks = [child for child in case if child.tag in ("failure", "skipped", "error")]
+        found[case.get("name")] = (marks[0].tag, marks[0].get("message", "")) if marks else ("passed", "")
+    return found
+
+
+def test_under_xdist_every_item_gets_the_serial_verdict(tmp_path):
+    # Two workers share the items: the one without LAYER-WEIGHT-LAYOUT decides it itself.
+    pytest.importorskip("xdist")
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "KERAS_CONFORMANCE_LOGICAL_CPUS": "2"}
+    verdicts = []
+    for name, workers in (("serial", []), ("xdist", ["-n", "2"])):
+        run = subprocess.run([sys.executable, "-m", "pytest", *PLUGIN, *BLOCKING_RUN, *workers, "-q", "-p", "no:cacheprovider",
+                              f"--junitxml={tmp_path / name}.xml"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 1, run.stdout + run.stderr
+        verdicts.append(junit_outcomes(tmp_path / f"{name}.xml"))
+    serial, parallel = verdicts
+    assert serial == parallel
+    assert [v[0] for v in serial.values()].count("skipped") == 7 and [v[0] for v in serial.values()].count("failure") == 1

@@ -5,6 +5,8 @@ clear verdict (a timeout, one failure with blocked cells, a usage error), never 
 from __future__ import annotations
 
 import functools
+import os
+import signal
 import time
 
 from examples.book.simple_dense import SimpleDense
@@ -48,3 +50,23 @@ class NeverMarkedBuilt(SimpleDense):
     @built.setter
     def built(self, value):
         pass
+
+
+class AbortsOnRank3Input(SimpleDense):
+    """call() on a rank-3 input kills its own process with SIGABRT, as a crashing native kernel does;
+    on any other input it is the book's SimpleDense."""
+
+    def call(self, inputs):
+        if len(inputs.shape) == 3:
+            os.abort()
+        return super().call(inputs)
+
+
+class CallIgnoresTheTimeLimit(SimpleDense):
+    """call() ignores SIGALRM, then never returns: the kit's per-cell alarm cannot stop it, as it cannot
+    stop a framework kernel stuck in native code."""
+
+    def call(self, inputs):
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        while True:
+            time.sleep(0.01)

@@ -1,0 +1,94 @@
+"""``--jobs N``: cells run in worker processes with the results of a serial run; a worker that dies costs
+only its cell. Each parallel run starts worker processes that import TensorFlow (seconds each), so the
+tests here are few and each checks much."""
+
+import pytest
+
+from conformance import outcomes, pipeline
+
+
+def comparable(results):
+    """What must not depend on how a run was spread over processes, cell by cell."""
+    return [(r.contract_id, r.device, r.status, r.seed, r.examples, r.message.splitlines()[0] if r.message else "")
+            for r in results]
+
+
+def test_two_jobs_give_the_serial_results_cell_for_cell_with_failures_and_blocked_cells():
+    # TransposedKernel fails LAYER-WEIGHT-LAYOUT, which blocks the contracts resting on it: passed, failed,
+    # blocked and skipped (GPU:0) cells all occur.
+    session = pipeline.open_session("keras", layer="tests.mutants.layers:TransposedKernel", profile="quick", seed=11,
+                                    contracts=["LAYER-EXPLICIT-BUILD", "LAYER-WEIGHT-LAYOUT", "DENSE-SHAPE-2D",
+                                               "DENSE-FORWARD-LINEAR", "TRAIN-SGD-STEP-EQUALS-TAPE", "DEVICE-PLACEMENT"])
+    serial = session.run()
+    parallel = session.run(jobs=2)
+    statuses = {r.status for r in serial}
+    assert {outcomes.FAILED, outcomes.BLOCKED} <= statuses, statuses
+    assert comparable(parallel) == comparable(serial)
+    assert all(r.extra.get("snippet") for r in parallel if r.status == outcomes.FAILED)  # attached in the parent
+    # Shard 1 rests on LAYER-WEIGHT-LAYOUT of shard 2: a worker decides it, and it is not reported.
+    session.shard = (1, 2)
+    sharded = session.run(jobs=2)
+    assert comparable(sharded) == comparable(session.run())
+    assert "LAYER-WEIGHT-LAYOUT" not in {r.contract_id for r in sharded}
+    assert {r.status for r in sharded if r.contract_id == "TRAIN-SGD-STEP-EQUALS-TAPE"} == {outcomes.BLOCKED, outcomes.SKIPPED}
+
+
+def test_a_run_whose_last_cells_are_blocked_ends_without_waiting_on_idle_workers():
+    session = pipeline.open_session("keras", layer="tests.mutants.layers:TransposedKernel", profile="quick", seed=11,
+                                    contracts=["LAYER-WEIGHT-LAYOUT", "DENSE-SHAPE-2D", "DENSE-SHAPE-3D"])
+    assert [r.status for r in session.run(jobs=2)] == [outcomes.FAILED, outcomes.BLOCKED, outcomes.BLOCKED]
+
+
+def test_a_worker_killed_by_sigabrt_costs_only_its_cell_and_the_run_goes_on():
+    session = pipeline.open_session("keras", layer="tests.unruly:AbortsOnRank3Input", profile="quick", seed=5,
+                                    contracts=["DENSE-SHAPE-2D", "DENSE-SHAPE-3D", "DENSE-SHAPE-4D", "DENSE-SHAPE-ND"])
+    results = {r.contract_id: r for r in session.run(jobs=2)}
+    aborted = results.pop("DENSE-SHAPE-3D")
+    assert aborted.status == outcomes.ERROR
+    assert aborted.message == "the worker process died with SIGABRT while running this cell"
+    assert "--contracts DENSE-SHAPE-3D --seed 5" in aborted.reproduce
+    assert {r.status for r in results.values()} == {outcomes.PASSED}, {k: r.status for k, r in results.items()}
+    assert len(results) == 3  # the cells after the crash ran in the replacement worker
+
+
+def test_jobs_above_one_need_an_implementation_given_by_name():
+    impl = pipeline.load_implementation("reference")
+    session = pipeline.open_session(impl, contracts=["DENSE-SHAPE-2D"], profile="quick", seed=1)
+    with pytest.raises(pipeline.UsageError, match="jobs=2 needs the implementation by name"):
+        session.run(jobs=2)
+    assert [r.status for r in session.run(jobs=1)] == [outcomes.PASSED]
+
+
+@pytest.mark.parametrize("jobs", [0, -1, "two", "1.5", None])
+def test_a_bad_jobs_value_is_a_usage_error_naming_jobs(jobs):
+    with pytest.raises(pipeline.UsageError, match=r"^jobs must be a positive number of worker processes or 'auto'"):
+        pipeline.resolve_jobs(jobs)
+
+
+def test_auto_jobs_is_the_number_of_usable_cpus():
+    import os
+
+    assert pipeline.resolve_jobs("auto") == len(os.sched_getaffinity(0))
+    assert pipeline.resolve_jobs("3") == 3
+
+
+def test_a_dead_worker_is_named_by_its_signal_or_exit_status():
+    from conformance import parallel
+
+    assert parallel.death_message(-9) == "the worker process died with SIGKILL while running this cell"
+    assert parallel.death_message(3) == "the worker process exited with status 3 while running this cell"
+
+
+def test_a_worker_stuck_past_the_hard_limit_is_killed_and_its_cell_is_a_timeout(monkeypatch):
+    from conformance import parallel
+
+    monkeypatch.setattr(parallel, "GRACE_SECONDS", 1.0)  # the parent's limit: the cell's 2 s, then 1 s more
+    session = pipeline.open_session("keras", layer="tests.unruly:CallIgnoresTheTimeLimit", profile="quick", seed=2,
+                                    contracts=["DENSE-SHAPE-2D"], timeout=2)
+    results = {r.contract_id: r for r in session.run(jobs=2)}
+    stuck = results["DENSE-SHAPE-2D"]
+    assert stuck.status == outcomes.TIMEOUT
+    assert stuck.message.startswith("DENSE-SHAPE-2D did not finish within 2 s on keras+CallIgnoresTheTimeLimit / default, "
+                                    "and its worker process did not stop 1 s later")
+    assert "--contracts DENSE-SHAPE-2D --seed 2" in stuck.reproduce
+
