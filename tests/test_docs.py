@@ -43,13 +43,49 @@ def test_the_keras_layer_table_covers_every_spec_and_holds_only_confirmed_findin
     specs, status, findings = docs.layer_table(DOCS)
     assert len(specs) >= 30
     generic = [c.id for c in catalog.all_contracts() if c.for_any_layer]
-    for spec in specs:
-        row = status["layers"].get(spec.label)
-        assert row is not None and sorted(row) == sorted(generic), f"{spec.label}: run `keras-conformance docs --refresh-layers`"
+    for backend, table in docs.layer_tables(status).items():
+        for spec in specs:
+            row = table.get(spec.label)
+            assert row is not None and sorted(row) == sorted(generic), f"{spec.label} on {backend}: run `keras-conformance docs --refresh-layers`"
     assert docs.unconfirmed_failures(status, findings) == [], "a failing cell is a kit bug to fix or a finding to confirm"
-    for finding in findings:  # a confirmed finding names a real cell and shows the behaviour in plain Keras
-        assert status["layers"][finding["layer"]][finding["contract"]]["status"] == "failed"
+    known = {c.id for c in catalog.all_contracts()}
+    for finding in findings:  # a confirmed finding names real contracts and shows the behaviour in plain Keras
+        assert set(docs.contracts_of(finding)) <= known, finding
+        assert finding.get("backend", "tensorflow") in ("tensorflow", "jax", "torch")
         assert "import keras" in finding["snippet"] and finding["behaviour"].strip()
+        if "layer" in finding:
+            table = docs.layer_tables(status)[finding.get("backend", "tensorflow")]
+            assert all(table[finding["layer"]][c]["status"] == "failed" for c in docs.contracts_of(finding))
+
+
+def _cell(status):
+    return {"status": status, "message": "", "devices": {"default": status}}
+
+
+def test_a_failing_cell_on_another_backend_is_unconfirmed_until_a_finding_for_that_backend_explains_it():
+    status = {"backend": "tensorflow", "layers": {"Dense": {"GENERIC-SET-GET-WEIGHTS": _cell("passed")}},
+              "other_backends": {"jax": {"layers": {"Dense": {"GENERIC-SET-GET-WEIGHTS": _cell("failed")}}}}}
+    on_tensorflow = {"contract": "GENERIC-SET-GET-WEIGHTS", "behaviour": "b", "snippet": "import keras"}
+    on_jax_every_layer = {**on_tensorflow, "backend": "jax", "contracts": ["GENERIC-SET-GET-WEIGHTS"]}
+    on_jax_other_layer = {**on_jax_every_layer, "layer": "Conv1D"}
+    assert docs.unconfirmed_failures(status, [on_tensorflow, on_jax_other_layer]) == [
+        ("jax", "Dense", "GENERIC-SET-GET-WEIGHTS", "failed")]
+    assert docs.unconfirmed_failures(status, [on_jax_every_layer]) == []
+    page = docs.keras_layers_page([c for c in catalog.all_contracts() if c.for_any_layer], [], status, [on_jax_every_layer])
+    assert "## On jax" in page and "### every layer: GENERIC-SET-GET-WEIGHTS (Keras 3 on jax)" in page
+
+
+def test_the_findings_page_shows_each_backends_confirmed_findings_with_their_snippet():
+    finding = {"backend": "jax", "contract": "ERR-BATCH-SIZE-NEGATIVE", "behaviour": "leaks StopIteration",
+               "snippet": "import keras\nkeras.Sequential().fit(batch_size=-1)"}
+    status = {"implementations": {"keras[jax]": {"version": "3.15.1", "backend": "jax", "layer": "keras.layers.Dense",
+                                                 "contracts": {"ERR-BATCH-SIZE-NEGATIVE": _cell("failed")}}}}
+    page = docs.findings_page(catalog.all_contracts(), status, [finding])
+    jax_section = page.split("## Keras 3 on JAX\n", 1)[1].split("\n## ", 1)[0]
+    assert "jax backend" in jax_section and "[ERR-BATCH-SIZE-NEGATIVE]" in jax_section
+    assert "### Confirmed: ERR-BATCH-SIZE-NEGATIVE" in jax_section and "keras.Sequential().fit(batch_size=-1)" in jax_section
+    torch_section = page.split("## Keras 3 on torch\n", 1)[1]
+    assert "Not run yet." in torch_section and "Confirmed" not in torch_section
 
 
 def test_check_outside_the_repository_says_where_it_looked(tmp_path, monkeypatch, capsys):
@@ -72,3 +108,16 @@ def test_docs_build_with_mkdocs_strict(tmp_path):
     build = subprocess.run([mkdocs, "build", "--strict", "-q", "-d", str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stdout + build.stderr
     assert (tmp_path / "site" / "contracts" / "shapes" / "index.html").exists()
+
+
+def test_each_shipped_expected_failure_is_a_confirmed_finding_of_its_backend():
+    from conformance import xfail
+
+    _, _, findings = docs.layer_table(DOCS)
+    shipped = sorted((ROOT / "expected-failures").glob("keras-*.toml"))
+    assert [path.name for path in shipped] == ["keras-jax.toml", "keras-torch.toml"]
+    for path in shipped:
+        backend = path.stem.removeprefix("keras-")
+        for entry in xfail.ExpectedFailures.load(path).entries:
+            assert any(f.get("backend") == backend and entry.contract in docs.contracts_of(f) for f in findings), (
+                f"{path.name}: {entry.contract} has no confirmed finding for {backend} in docs/{docs.LAYER_FINDINGS}")

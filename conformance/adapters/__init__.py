@@ -14,15 +14,22 @@ from conformance.adapters.base import Implementation
 __all__ = ["Implementation", "check_importable", "load", "prepare_environment", "resolve"]
 
 BUILT_IN = {"reference": "reference", "keras": "keras", "tf_keras": "tf_keras"}
+NEEDS_TENSORFLOW = ("reference", "tf_keras")  # TensorFlow is an optional extra of the kit
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def prepare_environment(logical_cpus=None):
     """Settings that must precede a framework's import: the CPU split into logical devices (two by
-    default, so the cross-device contracts run without a GPU) and quiet start-up logs."""
+    default, so the cross-device contracts run without a GPU: TensorFlow reads
+    KERAS_CONFORMANCE_LOGICAL_CPUS, JAX the XLA_FLAGS device count) and quiet start-up logs."""
     if logical_cpus is not None:
         os.environ["KERAS_CONFORMANCE_LOGICAL_CPUS"] = str(logical_cpus)
     os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")
+    # JAX reads its CPU device count once, when it starts; a count the user gave in XLA_FLAGS wins.
+    xla_flags = os.environ.get("XLA_FLAGS", "")
+    if "--xla_force_host_platform_device_count" not in xla_flags:
+        count = f"--xla_force_host_platform_device_count={os.environ['KERAS_CONFORMANCE_LOGICAL_CPUS']}"
+        os.environ["XLA_FLAGS"] = f"{xla_flags} {count}".strip()
     # TensorFlow's C++ start-up lines (CUDA probing on machines without a GPU, oneDNN notices) are
     # not the implementation's behaviour; a user's own setting wins.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -52,18 +59,24 @@ def _importable_from_cwd():
         sys.path.insert(0, os.getcwd())
 
 
+def _findable(module_name) -> bool:
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except (ImportError, ValueError):  # a parent package that is missing or broken
+        return False
+
+
 def check_importable(spec: str, what: str, builtin=False) -> None:
     """Raise ValueError naming ``what`` unless ``spec``'s module can be found, without importing it
     (so a typo is reported before a framework's seconds-long import)."""
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"{what} must be a module path or 'module:attribute', got {spec!r}")
     module_name = (BUILT_IN.get(spec, spec) if builtin else spec).partition(":")[0]
+    if builtin and spec in NEEDS_TENSORFLOW and not _findable("tensorflow"):
+        raise ValueError(f"{what}={spec!r} needs TensorFlow, which is not installed: "
+                         "pip install 'keras-conformance[tensorflow]'")
     _importable_from_cwd()
-    try:
-        found = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError):  # a parent package that is missing or broken
-        found = None
-    if found is None:
+    if not _findable(module_name):
         raise ValueError(f"{what}={spec!r}: cannot import module {module_name!r} (no such module on sys.path)")
 
 

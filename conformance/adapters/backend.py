@@ -13,6 +13,21 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 
+def data_parallel_devices(found: list[str]) -> list[str]:
+    """The devices a data-parallel distribution spreads over: every GPU of ``found`` when there are two
+    or more, otherwise every CPU device (a one-GPU machine still checks data parallelism, on its CPUs);
+    NotApplicable when that is fewer than two (nothing to split)."""
+    from conformance.registry import NotApplicable
+
+    gpus = [d for d in found if d.startswith("GPU:")]
+    chosen = gpus if len(gpus) >= 2 else [d for d in found if d.startswith("CPU:")]
+    if len(chosen) < 2:
+        raise NotApplicable(f"one device only ({', '.join(found) or 'none'}): data parallelism needs two or more; "
+                            "KERAS_CONFORMANCE_LOGICAL_CPUS=2 (TensorFlow) or "
+                            "XLA_FLAGS=--xla_force_host_platform_device_count=2 (JAX) split the CPU")
+    return chosen
+
+
 @runtime_checkable
 class Backend(Protocol):
     """Tensors, devices, gradients and seeds of one framework."""
@@ -48,3 +63,12 @@ class Backend(Protocol):
         """``layer(x)`` inside the framework's compiled function (``tf.function``, ``jax.jit``), in
         inference mode, as numpy; raises :class:`~conformance.registry.NotApplicable`, saying why, where
         there is none (not NotImplementedError, which a layer's own code may raise while being traced)."""
+
+    def distribution(self, module: Any) -> AbstractContextManager:
+        """A context, yielding its device names, in which ``module``'s models are built, called and fit
+        data-parallel over :func:`data_parallel_devices`: ``tf.distribute.MirroredStrategy``,
+        ``keras.distribution.DataParallel``; raises :class:`~conformance.registry.NotApplicable`, saying
+        why, where the framework or ``module`` has none or fewer than two devices are visible."""
+
+    def replica_devices(self, value: Any) -> list[str]:
+        """The ``CPU:0``-style devices holding a copy of a variable (one per replica when mirrored)."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
+import tempfile
 
 import numpy as np
 
@@ -150,12 +152,21 @@ class Implementation:
 
     def float64_computes_in_float64(self) -> bool:
         """Whether a float64 layer really computes in float64: 1.1 * 1.0 must come out as the
-        float64 1.1, not the float32 1.1 widened (Keras 3's torch matmul does the latter)."""
+        float64 1.1, not the float32 1.1 widened (Keras 3's torch matmul does the latter), and the
+        framework's elementwise ops must keep float64 (see :meth:`float64_tanh_stays_float64`)."""
         layer = self.dense(1, dtype="float64")
         layer.build((1, 1))
         layer.set_weights([np.array([[1.1]]), np.array([0.0])])
         _, output = self.call(layer, np.array([[1.0]]))
-        return output.dtype == np.float64 and float(output[0, 0]) == 1.1
+        return output.dtype == np.float64 and float(output[0, 0]) == 1.1 and self.float64_tanh_stays_float64()
+
+    def float64_tanh_stays_float64(self) -> bool:
+        """Whether ``activations.tanh`` of a float64 tensor is float64: Keras 3 on JAX computes it (and
+        parts of LayerNormalization) in float32 even with x64 on, so its float64 layers are no float64 oracle."""
+        activations = getattr(self.module, "activations", None)
+        if not hasattr(activations, "tanh"):
+            return True  # nothing to probe: the framework's float64 is taken at its word
+        return self.numpy(activations.tanh(self.tensor(np.array([0.5])))).dtype == np.float64
 
     def weight_dtype_of(self, layer, input_shape):
         layer.build(input_shape)
@@ -223,6 +234,34 @@ class Implementation:
         the backend raises NotApplicable, with its reason, where it compiles nothing."""
         return self.backend.compiled_call(layer, x)
 
+    def save_and_load(self, model):
+        """``model`` saved with ``model.save`` to a temporary ``.keras`` file and loaded back with
+        ``saving.load_model``, every layer class of the model given as a custom object (so unregistered
+        user layers load); NotApplicable where the framework has no ``saving.load_model``."""
+        load_model = getattr(getattr(self.module, "saving", None), "load_model", None)
+        if load_model is None:
+            raise NotApplicable(f"{self.name} has no saving.load_model: it has no .keras format")
+        custom_objects = {type(layer).__name__: type(layer) for layer in model.layers}
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "model.keras")
+            model.save(path)
+            return load_model(path, custom_objects=custom_objects)
+
+    @contextlib.contextmanager
+    def dtype_policy(self, name):
+        """Run the body under the global dtype policy ``name`` (``mixed_float16``...), restoring the previous
+        policy afterwards whatever happens; NotApplicable where the framework has no
+        ``mixed_precision.set_global_policy``."""
+        mixed_precision = getattr(self.module, "mixed_precision", None)
+        if not hasattr(mixed_precision, "set_global_policy"):
+            raise NotApplicable(f"{self.name} has no mixed_precision.set_global_policy")
+        previous = mixed_precision.global_policy()
+        mixed_precision.set_global_policy(name)
+        try:
+            yield
+        finally:
+            mixed_precision.set_global_policy(previous)
+
     # -- devices ----------------------------------------------------------------------------
     def devices(self) -> list[str]:
         """Visible devices as ``CPU:0``, ``CPU:1``, ``GPU:0``..."""
@@ -246,3 +285,16 @@ class Implementation:
 
     def device_of(self, value) -> str:
         return self.backend.device_of(value)
+
+    # -- distribution -----------------------------------------------------------------------
+    def distribution(self):
+        """A context manager, entered as ``with impl.distribution() as devices:``, in which models are
+        built, called and fit data-parallel over ``devices`` (every GPU, or every CPU device when there
+        are fewer than two GPUs); the backend raises NotApplicable, saying why, where the framework has
+        no such API or there are fewer than two devices."""
+        return self.backend.distribution(self.module)
+
+    def replica_devices(self, variable) -> list[str]:
+        """The devices that hold a copy of ``variable``: one for a plain variable, one per replica for
+        a variable mirrored by a distribution."""
+        return self.backend.replica_devices(variable)

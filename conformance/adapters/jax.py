@@ -12,14 +12,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from conformance.adapters.backend import data_parallel_devices
+from conformance.registry import NotApplicable
+
 name = "jax"
 
 # Exact float32 checks on a GPU need full-precision matmuls (no TF32).
 jax.config.update("jax_default_matmul_precision", "highest")
+# Without x64 JAX silently truncates float64 to float32 (a warning per array), so a float64 layer would
+# compute in float32. Keras 3 declares float64 a supported dtype on JAX; with x64 on, its float32 paths are
+# unchanged (inputs and variables keep their own dtypes), and the float64 contracts check real float64.
+jax.config.update("jax_enable_x64", True)
 
 
 def devices() -> list[str]:
-    found = ["CPU:0"]
+    """Every CPU device XLA made (two by default: prepare_environment sets
+    ``--xla_force_host_platform_device_count``), then every GPU."""
+    found = [f"CPU:{d.id}" for d in jax.devices("cpu")]
     for kind in ("gpu",):
         try:
             found += [f"GPU:{d.id}" for d in jax.devices(kind)]
@@ -37,10 +46,14 @@ def device_scope(device):
         yield
 
 
+def _device_name(device) -> str:
+    return f"{'CPU' if device.platform == 'cpu' else 'GPU'}:{device.id}"
+
+
 def device_of(value) -> str:
     value = getattr(value, "value", value)
     (device,) = value.devices()
-    return f"{'CPU' if device.platform == 'cpu' else 'GPU'}:{device.id}"
+    return _device_name(device)
 
 
 def tensor(x):
@@ -83,3 +96,24 @@ def vjp(model, x, cotangent):
 def compiled_call(layer, x):
     # Outside a stateless scope the layer reads its variables' current values, which jit captures as constants.
     return np.asarray(jax.jit(lambda inputs: layer(inputs))(tensor(x)))
+
+
+@contextlib.contextmanager
+def distribution(module):
+    """``keras.distribution.DataParallel`` set globally for the body, the previous distribution restored
+    afterwards."""
+    api = getattr(module, "distribution", None)
+    if not hasattr(api, "DataParallel"):
+        raise NotApplicable(f"{module.__name__} has no distribution.DataParallel")
+    chosen = data_parallel_devices(devices())
+    previous = api.distribution()
+    api.set_distribution(api.DataParallel(devices=[device.lower() for device in chosen]))
+    try:
+        yield chosen
+    finally:
+        api.set_distribution(previous)
+
+
+def replica_devices(value) -> list[str]:
+    value = getattr(value, "value", value)
+    return [_device_name(d) for d in sorted(value.devices(), key=lambda d: (d.platform, d.id))]

@@ -10,11 +10,15 @@ Importing this module configures TensorFlow for exact checks:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import warnings
 
 import numpy as np
 import tensorflow as tf
+
+from conformance.adapters.backend import data_parallel_devices
+from conformance.registry import NotApplicable
 
 name = "tensorflow"
 
@@ -103,3 +107,30 @@ def _maybe_numpy(value):
 def compiled_call(layer, x):
     # A fresh tf.function per call: one trace, for this layer and this input shape only.
     return to_numpy(tf.function(lambda inputs: layer(inputs))(tf.convert_to_tensor(x)))
+
+
+@contextlib.contextmanager
+def distribution(module):
+    # Keras 3 (TF backend) and tf_keras models take the strategy in scope when created; a Sequential
+    # without distribute_strategy (the reference) trains with a plain tape whatever the scope.
+    if not hasattr(getattr(module, "Sequential", None), "distribute_strategy"):
+        raise NotApplicable(f"{module.__name__}.Sequential has no distribute_strategy: its fit does not run "
+                            "under tf.distribute")
+    chosen = data_parallel_devices(devices())
+    with _mirrored_strategy(tuple(chosen)).scope():
+        yield chosen
+
+
+@functools.lru_cache(maxsize=None)
+def _mirrored_strategy(chosen):
+    # One strategy per device set for the whole process: a second MirroredStrategy over the same
+    # devices reuses collective instance keys, and its all-reduces then meet the first one's shapes.
+    return tf.distribute.MirroredStrategy(devices=[f"/{device}" for device in chosen])
+
+
+def replica_devices(value) -> list[str]:
+    if not isinstance(value, (tf.Variable, tf.Tensor)):
+        value = getattr(value, "value", value)  # a Keras 3 Variable wraps a tf.Variable
+    if isinstance(value, tf.distribute.DistributedValues):
+        return [device_of(replica) for replica in value.values]
+    return [device_of(value)]

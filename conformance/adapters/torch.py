@@ -84,3 +84,12 @@ def _maybe_numpy(value):
 def compiled_call(layer, x):
     raise NotApplicable("Keras 3 on torch runs layers eagerly; the kit compiles none (torch.compile is "
                         "an optional backend feature, not what fit uses by default)")
+
+
+def distribution(module):
+    raise NotApplicable("Keras 3 on torch has no data-parallel API: keras.distribution supports the JAX backend "
+                        "only, and the kit does not launch torch.distributed processes")
+
+
+def replica_devices(value) -> list[str]:
+    return [device_of(value)]

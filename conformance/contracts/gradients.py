@@ -165,7 +165,7 @@ def requires_float64(impl, device):
 def _requires_precise_float64(impl, device):
     reason = requires_float64(impl, device)
     if reason is None and not impl.float64_computes_in_float64():
-        reason = "a float64 layer computes at float32 precision (see DENSE-FLOAT64-PRECISION)"
+        reason = "a float64 layer, or tanh of float64, computes at float32 precision (see DENSE-FLOAT64-PRECISION)"
     return reason
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conformance import oracles, strategies
 from conformance.fixtures import require
-from conformance.fixtures.layers import count_builds, kernel_and_bias
+from conformance.fixtures.layers import aligned_copy, count_builds, kernel_and_bias
 from conformance.registry import GENERIC_BUILDS, MUST, SHOULD, NotApplicable, contract
 
 AREA = "lifecycle"
@@ -287,10 +287,11 @@ def check_init_bias_zeros(impl, shape, units):
     examples=[dict(case=strategies.example_case((2, 3), 3, None))],
 )
 def check_set_get_weights(impl, case):
-    """Round-trip drawn weights through set_weights/get_weights, then overwrite the arrays that were set."""
+    """Round-trip drawn weights through set_weights/get_weights, then overwrite the arrays that were set
+    (64-byte-aligned copies, the buffers a framework that shares memory shares)."""
     layer = impl.dense(case.units)
     layer.build(case.x.shape)
-    given = [case.kernel.copy(), case.bias.copy()]
+    given = [aligned_copy(case.kernel), aligned_copy(case.bias)]
     layer.set_weights(given)
     got = kernel_and_bias(impl, layer)
     require(all(np.array_equal(a, b) for a, b in zip(got, [case.kernel, case.bias])), "get_weights differs from set_weights")
