@@ -28,6 +28,7 @@ AREAS = (
     "devices",
     "compile",
     "training",
+    "distribution",
     "validation",
     "errors",
 )

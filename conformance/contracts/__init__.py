@@ -3,6 +3,7 @@
 from conformance.contracts import (  # noqa: F401
     compile,
     devices,
+    distribution,
     errors,
     generic,
     gradients,
