@@ -37,7 +37,9 @@ class LayerSpec:
         layer: ``module:Class`` (or the class itself, or any callable that returns a layer).
         kwargs: constructor keyword arguments.
         input_shape: the input's shape without the batch axis; ``None`` marks a dimension the kit may
-            vary (drawn from 1..4, the same for the whole batch).
+            vary (drawn from 1..4, the same for the whole batch). A layer that takes inputs of several
+            ranks lists them as alternatives, ``((8,), (4, 8), (2, 4, 8))``: each example draws one
+            (TOML ``input_shape = [[8], [4, 8], [2, 4, 8]]``, CLI ``--input-shape "8;4,8;2,4,8"``).
         input_dtype: dtype of the inputs, ``float32`` by default; integer dtypes for embeddings.
         input_range: ``(low, high)`` of the input values; integers are drawn from ``low..high-1``.
         batch_independent: output row i depends only on input row i (the default; not for
@@ -64,11 +66,7 @@ class LayerSpec:
             raise ValueError(f"{where}: layer must be 'module:Class' or a class, got {self.layer!r}")
         if not isinstance(self.kwargs, dict) or not all(isinstance(k, str) for k in self.kwargs):
             raise ValueError(f"{where}: kwargs must be a dict of keyword arguments, got {self.kwargs!r}")
-        shape = tuple(self.input_shape) if isinstance(self.input_shape, (list, tuple)) else None
-        if not shape or not all(d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1) for d in shape):
-            raise ValueError(f"{where}: input_shape must be a non-empty tuple of positive ints or None "
-                             f"(the shape without the batch axis), got {self.input_shape!r}")
-        object.__setattr__(self, "input_shape", shape)
+        object.__setattr__(self, "input_shape", _shape_or_alternatives(self.input_shape, where))
         if self.input_dtype not in FLOAT_DTYPES + INT_DTYPES:
             raise ValueError(f"{where}: input_dtype must be one of {', '.join(FLOAT_DTYPES + INT_DTYPES)}, got {self.input_dtype!r}")
         low_high = tuple(self.input_range) if isinstance(self.input_range, (list, tuple)) else ()
@@ -93,15 +91,24 @@ class LayerSpec:
     def is_integer(self) -> bool:
         return self.input_dtype in INT_DTYPES
 
+    @property
+    def input_shapes(self) -> tuple:
+        """The alternative input shapes: ``(input_shape,)`` for a spec with one shape."""
+        return self.input_shape if isinstance(self.input_shape[0], tuple) else (self.input_shape,)
+
     def inputs(self, batch_sizes=None):
-        """A hypothesis strategy of input arrays ``(batch, *input_shape)``, ``None`` dims drawn once."""
+        """A hypothesis strategy of input arrays ``(batch, *shape)``: ``shape`` one of the alternative input
+        shapes, drawn uniformly, its ``None`` dims drawn once for the whole batch."""
         batch_sizes = st.integers(1, MAX_BATCH) if batch_sizes is None else batch_sizes
 
         @st.composite
         def draw_inputs(draw):
             batch = draw(batch_sizes, label="batch")
+            declared = self.input_shapes[0]
+            if len(self.input_shapes) > 1:  # one draw fewer for a single shape keeps its examples as they were
+                declared = draw(st.sampled_from(self.input_shapes), label="input shape")
             shape = tuple(draw(st.integers(1, MAX_VARIABLE_DIM), label=f"dim {i + 1}") if d is None else d
-                          for i, d in enumerate(self.input_shape))
+                          for i, d in enumerate(declared))
             return draw(hnp.arrays(self.input_dtype, (batch, *shape), elements=self._elements()), label="x")
 
         return draw_inputs()
@@ -114,6 +121,24 @@ class LayerSpec:
             return st.integers(int(low), int(high) - 1)
         width = 16 if self.input_dtype in ("float16", "bfloat16") else 64 if self.input_dtype == "float64" else 32
         return st.floats(low, high, width=width, allow_nan=False, allow_infinity=False, allow_subnormal=False)
+
+
+def _is_dim(d) -> bool:
+    return d is None or (isinstance(d, int) and not isinstance(d, bool) and d >= 1)
+
+
+def _shape_or_alternatives(value, where) -> tuple:
+    """``value`` as a shape tuple, or as a tuple of alternative shape tuples when every entry is a list or
+    tuple; a ValueError naming the spec otherwise."""
+    entries = tuple(value) if isinstance(value, (list, tuple)) else ()
+    if entries and all(isinstance(entry, (list, tuple)) for entry in entries):
+        shapes = tuple(tuple(entry) for entry in entries)
+        if all(shape and all(_is_dim(d) for d in shape) for shape in shapes):
+            return shapes
+    elif entries and all(_is_dim(d) for d in entries):
+        return entries
+    raise ValueError(f"{where}: input_shape must be a non-empty tuple of positive ints or None (the shape without "
+                     f"the batch axis), or a non-empty tuple of such shapes (alternatives), got {value!r}")
 
 
 SPEC_FIELDS = tuple(f.name for f in fields(LayerSpec))
@@ -130,12 +155,19 @@ def from_table(table, where) -> LayerSpec:
         raise ValueError(f"{where}: field 'layer' ('module:Class') is required")
     values = dict(table)
     if "input_shape" in values and isinstance(values["input_shape"], list):
-        # TOML has no null: "None" (or -1) marks a dimension the kit may vary
-        values["input_shape"] = tuple(None if d in ("None", "none", -1) else d for d in values["input_shape"])
+        values["input_shape"] = _toml_shape(values["input_shape"])
     try:
         return LayerSpec(**values)
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
+
+
+def _toml_shape(value):
+    """A TOML input_shape with ``None`` for its variable dims: TOML has no null, so ``"None"`` (or -1)
+    marks them, in a shape or in each of a list of alternative shapes."""
+    if all(isinstance(entry, list) for entry in value):
+        return tuple(_toml_shape(entry) for entry in value)
+    return tuple(None if d in ("None", "none", -1) else d for d in value)
 
 
 def load_file(path) -> list[LayerSpec]:
@@ -155,7 +187,8 @@ def load_file(path) -> list[LayerSpec]:
 
 
 def from_cli(layer, kwargs=None, input_shape=None, input_dtype=None, input_range=None) -> LayerSpec:
-    """A LayerSpec from ``--layer`` and its companions (``--layer-kwargs`` JSON, ``--input-shape 16,3``,
+    """A LayerSpec from ``--layer`` and its companions (``--layer-kwargs`` JSON, ``--input-shape 16,3``, or
+    alternatives separated by ``;`` as in ``--input-shape "8;4,8"``,
     ``--input-dtype``, ``--input-range 0,100``); ``None`` keeps a field's default."""
     values = {"layer": layer}
     if kwargs is not None:
@@ -164,7 +197,9 @@ def from_cli(layer, kwargs=None, input_shape=None, input_dtype=None, input_range
         except json.JSONDecodeError as error:
             raise ValueError(f"--layer-kwargs must be a JSON object, got {kwargs!r} ({error.msg})") from None
     if input_shape is not None:
-        values["input_shape"] = _numbers(input_shape, "--input-shape", int, allow_none=True)
+        # "8;4,8": alternative shapes, one per rank the layer accepts
+        shapes = [_numbers(shape, "--input-shape", int, allow_none=True) for shape in str(input_shape).split(";")]
+        values["input_shape"] = shapes[0] if len(shapes) == 1 else tuple(shapes)
     if input_dtype is not None:
         values["input_dtype"] = input_dtype
     if input_range is not None:

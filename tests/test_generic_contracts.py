@@ -9,7 +9,7 @@ import tensorflow as tf
 import tf_keras
 
 from conformance import adapters, catalog
-from conformance.runner import FAILED, NOT_APPLICABLE, PASSED, run_cell
+from conformance.runner import FAILED, NOT_APPLICABLE, PASSED, SKIPPED, run_cell
 from conformance.specs import LayerSpec
 
 GENERIC = [c for c in catalog.all_contracts() if c.area == "generic"]
@@ -40,12 +40,15 @@ def test_generic_contracts_are_registered_with_the_build_root():
 @pytest.mark.parametrize("impl_name, layer", IMPLEMENTATIONS, ids=lambda v: str(v))
 def test_correct_layers_pass_every_generic_contract(impl_name, layer):
     impl = adapters.load(impl_name, spec=CORRECT_LAYERS.get(layer))
-    results = {c.id: run_cell(c, impl, "default", "quick", SEED) for c in GENERIC}
+    # per-device contracts on CPU:1 (tests/conftest.py splits the CPU), compared with CPU:0
+    results = {c.id: run_cell(c, impl, "CPU:1" if c.per_device else "default", "quick", SEED) for c in GENERIC}
     bad = {cid: f"{r.status}: {r.message}" for cid, r in results.items() if r.status not in (PASSED, NOT_APPLICABLE)}
     assert not bad, bad
     must_not_apply = {cid for cid, r in results.items() if r.status == NOT_APPLICABLE}
-    # Only the reference lacks get_config; Keras on TF computes float64 and compiles with tf.function.
-    assert must_not_apply <= ({"GENERIC-CONFIG-ROUND-TRIP"} if impl_name == "reference" else set()), must_not_apply
+    # Only the reference lacks get_config, the .keras format and dtype policies; Keras on TF computes
+    # float64 and compiles with tf.function.
+    reference_lacks = {"GENERIC-CONFIG-ROUND-TRIP", "GENERIC-SAVE-LOAD-ROUND-TRIP", "GENERIC-MIXED-PRECISION"}
+    assert must_not_apply <= (reference_lacks if impl_name == "reference" else set()), must_not_apply
 
 
 # -- broken layers, each caught by the contract it targets --------------------------------------------
@@ -168,3 +171,62 @@ def test_torch_backend_says_it_compiles_nothing():
 
     with pytest.raises(NotApplicable, match="eagerly"):
         torch_backend.compiled_call(None, np.zeros((1, 2), np.float32))
+
+
+class FailsUnderMixedPrecision(keras.layers.Dense):
+    """Raises in call whenever it computes in float16."""
+
+    def call(self, inputs):
+        if self.compute_dtype == "float16":
+            raise RuntimeError("no float16 kernel")
+        return super().call(inputs)
+
+
+@pytest.mark.parametrize("impl_name, module", [("keras", keras), ("tf_keras", tf_keras)])
+def test_the_mixed_precision_check_restores_the_policy_whatever_happens(impl_name, module):
+    layer_class = FailsUnderMixedPrecision if impl_name == "keras" else tf_keras.layers.Dense
+    impl = adapters.load(impl_name, spec=LayerSpec(layer_class, kwargs={"units": 2}))
+    result = run_cell(catalog.get("GENERIC-MIXED-PRECISION"), impl, "default", "quick", SEED)
+    assert result.status == (FAILED if impl_name == "keras" else PASSED), result.message
+    assert module.mixed_precision.global_policy().name == "float32"
+
+
+def test_the_reference_has_no_keras_format_and_no_dtype_policy():
+    impl = adapters.load("reference")
+    for contract_id, reason in [("GENERIC-SAVE-LOAD-ROUND-TRIP", "no .keras format"),
+                                ("GENERIC-MIXED-PRECISION", "no mixed_precision.set_global_policy")]:
+        result = run_cell(catalog.get(contract_id), impl, "default", "quick", SEED)
+        assert result.status == NOT_APPLICABLE and reason in result.message, result.message
+
+
+def test_per_device_contracts_run_on_other_devices_and_compare_with_cpu0():
+    impl = adapters.load("keras", spec=CORRECT_LAYERS["Conv1D"])
+    agreement = catalog.get("GENERIC-DEVICE-AGREES-WITH-CPU")
+    assert agreement.per_device and catalog.get("GENERIC-DEVICE-PLACEMENT").per_device
+    assert run_cell(agreement, impl, "CPU:0", "quick", SEED).status == NOT_APPLICABLE
+    assert run_cell(agreement, impl, "CPU:1", "quick", SEED).status == PASSED
+    assert run_cell(agreement, impl, "GPU:7", "quick", SEED).status == SKIPPED
+
+
+def test_a_spec_with_alternative_ranks_passes_every_generic_contract_on_a_correct_layer():
+    spec = LayerSpec("keras.layers:LayerNormalization", input_shape=((4,), (None, 4), (2, None, 4)))
+    impl = adapters.load("keras", spec=spec)
+    results = {c.id: run_cell(c, impl, "CPU:1" if c.per_device else "default", "quick", SEED) for c in GENERIC}
+    bad = {cid: f"{r.status}: {r.message}" for cid, r in results.items() if r.status != PASSED}
+    assert not bad, bad
+
+
+class ArgmaxIndex(keras.layers.Layer):
+    """The index of each row's largest feature: an integer output under any dtype policy."""
+
+    def call(self, inputs):
+        return keras.ops.argmax(inputs, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[:-1]
+
+
+def test_mixed_precision_asks_float16_of_float_outputs_only():
+    impl = adapters.load("keras", spec=LayerSpec(ArgmaxIndex, input_shape=(3,)))
+    result = run_cell(catalog.get("GENERIC-MIXED-PRECISION"), impl, "default", "quick", SEED)
+    assert result.status == PASSED, result.message

@@ -21,6 +21,8 @@ CONV = LayerSpec("keras.layers:Conv1D", kwargs={"filters": 2, "kernel_size": 3},
         (dict(layer="m:C", kwargs=[1]), "kwargs must be a dict"),
         (dict(layer="m:C", input_shape=()), "input_shape must be a non-empty tuple"),
         (dict(layer="m:C", input_shape=(3, 0)), "input_shape must be a non-empty tuple of positive ints or None"),
+        (dict(layer="m:C", input_shape=((8,), ())), "or a non-empty tuple of such shapes (alternatives)"),
+        (dict(layer="m:C", input_shape=((8,), 4)), "input_shape must be a non-empty tuple"),
         (dict(layer="m:C", input_dtype="float8"), "input_dtype must be one of"),
         (dict(layer="m:C", input_range=(2, 1)), "input_range must be (low, high) with finite low < high"),
         (dict(layer="m:C", input_dtype="int32", input_range=(0, 2.5)), "input_range of int32 inputs must be integers"),
@@ -42,6 +44,34 @@ def test_inputs_follow_the_spec(data):
     assert x.min(initial=0) >= 0 and x.max(initial=0) < 20
     floats = data.draw(CONV.inputs())
     assert floats.dtype == np.float32 and floats.shape[1:] == (8, 3) and np.all(np.abs(floats) <= 2)
+
+
+RANKS = LayerSpec("keras.layers:LayerNormalization", input_shape=((3,), (None, 3), (2, None, 3)))
+
+
+@settings(max_examples=60, database=None)
+@given(data=st.data())
+def test_inputs_of_a_spec_with_alternative_shapes_take_one_of_them(data):
+    x = data.draw(RANKS.inputs())
+    assert x.shape[1:] in {(3,)} | {(d, 3) for d in range(1, 5)} | {(2, d, 3) for d in range(1, 5)}
+
+
+def test_every_alternative_shape_is_drawn():
+    from hypothesis import find
+
+    for rank in (2, 3, 4):
+        assert find(RANKS.inputs(), lambda array: array.ndim == rank).ndim == rank
+
+
+def test_alternative_shapes_are_the_same_spec_from_every_way_in(tmp_path):
+    assert RANKS.input_shapes == ((3,), (None, 3), (2, None, 3)) and CONV.input_shapes == ((8, 3),)
+    assert LayerSpec("keras.layers:LayerNormalization", input_shape=[[3], [None, 3], [2, None, 3]]) == RANKS
+    assert specs.from_cli("keras.layers:LayerNormalization", input_shape="3; None,3; 2,None,3") == RANKS
+    (tmp_path / "ranks.toml").write_text('[[layer]]\nlayer = "keras.layers:LayerNormalization"\n'
+                                          'input_shape = [[3], ["None", 3], [2, "None", 3]]\n')
+    assert specs.load_file(tmp_path / "ranks.toml") == [RANKS]
+    with pytest.raises(ValueError, match="--input-shape must be comma-separated numbers"):
+        specs.from_cli("m:C", input_shape="3;x")
 
 
 def test_the_command_line_way_in():

@@ -17,7 +17,7 @@ from hypothesis.extra import numpy as hnp
 
 from conformance import strategies
 from conformance.fixtures import require
-from conformance.fixtures.layers import count_builds
+from conformance.fixtures.layers import aligned_copy, count_builds
 from conformance.registry import MUST, SHOULD, NotApplicable, contract
 from conformance.specs import MAX_BATCH
 
@@ -118,6 +118,8 @@ def _float64_unavailable(impl):
     output = impl.numpy(probe(impl.tensor(np.array([[1.0]]))))
     if output.dtype != np.float64 or float(output[0, 0]) != 1.1:
         return "a float64 layer computes at float32 precision (a float64 Dense gives 1.1 * 1.0 != 1.1)"
+    if not impl.float64_tanh_stays_float64():
+        return "the framework computes parts of float64 layers in float32 (tanh of float64 returns float32)"
     return None
 
 
@@ -318,11 +320,12 @@ def check_generic_weights_partition(impl, data):
 )
 def check_generic_set_get_weights(impl, data):
     """Build on x, draw new values of every weight's shape and dtype, set them, read them back exactly, then
-    add 1 to the arrays that were set and read again."""
+    add 1 to the arrays that were set (64-byte-aligned copies, the buffers a framework that shares memory
+    shares) and read again."""
     x = _draw_input(impl, data)
     layer = _built(impl, x)
     values = [data.draw(_values_like(w), label=f"weight {i}") for i, w in enumerate(layer.get_weights())]
-    given = [v.copy() for v in values]
+    given = [aligned_copy(v) for v in values]
     layer.set_weights(given)
     require(_same_arrays(layer.get_weights(), values), "get_weights differs from the arrays passed to set_weights")
     for array in given:
@@ -441,6 +444,75 @@ def check_generic_config_round_trip(impl, data):
     a, b = _output(impl, layer, x), _output(impl, copy, x)
     require(a.shape == b.shape and np.array_equal(a, b, equal_nan=True),
             f"the layer rebuilt from its config, holding the same weights, gives {b}, the original {a}")
+
+
+@contract(
+    "GENERIC-SAVE-LOAD-ROUND-TRIP",
+    area=AREA,
+    level=SHOULD,  # serialization is a capability, as for GENERIC-CONFIG-ROUND-TRIP
+    statement="A Sequential holding the layer, saved to a .keras file and loaded back, holds a layer of the same "
+    "class with the same config and bit-identical weights, and gives bit-identical outputs.",
+    rationale="model.save and load_model are how trained models are shipped; a layer whose state lives outside "
+    "its weights, or whose weights load into the wrong variables, comes back as a different model without "
+    "any error.",
+    given=DATA,
+)
+def check_generic_save_load_round_trip(impl, data):
+    """Call Sequential([layer]) on x, save it with model.save to a temporary .keras file, load it with
+    saving.load_model (every layer class given as a custom object, so unregistered user layers load), and
+    compare the layer's class, config and get_weights, and the model's outputs on x (unless the spec
+    declares the layer non-deterministic), bit for bit; NotApplicable where the framework has no .keras
+    format."""
+    x = _draw_input(impl, data)
+    layer = impl.new_layer()
+    model = impl.sequential([layer])
+    before = _output(impl, model, x)
+    loaded = impl.save_and_load(model)
+    require(len(loaded.layers) == 1, f"the loaded model has {len(loaded.layers)} layers, the saved one 1")
+    copy = loaded.layers[0]
+    require(type(copy) is type(layer), f"the loaded layer is a {type(copy).__name__}, the saved one a {type(layer).__name__}")
+    require(_same_config(copy.get_config(), layer.get_config()),
+            f"the loaded layer has config {copy.get_config()}, the saved one {layer.get_config()}")
+    require(_same_arrays(copy.get_weights(), layer.get_weights()),
+            f"the loaded layer's weights {copy.get_weights()} differ from the saved ones {layer.get_weights()}")
+    if not impl.spec.deterministic:
+        return  # its outputs differ from call to call anyway
+    after = _output(impl, loaded, x)
+    require(after.shape == before.shape and np.array_equal(after, before, equal_nan=True),
+            f"the loaded model gives {after}, the saved one {before}")
+
+
+MIXED_POLICY = "mixed_float16"
+
+
+@contract(
+    "GENERIC-MIXED-PRECISION",
+    area=AREA,
+    # MUST: Keras's own layer harness (run_layer_test, run_mixed_precision_check=True by default) demands
+    # it of every built-in layer, and all 42 layers of docs/keras-layers.toml meet it on keras, tf_keras
+    # and Keras on torch.
+    level=MUST,
+    statement="Created and called under the mixed_float16 dtype policy, the layer returns float16 outputs (where "
+    "it returns floats at all) and keeps every float weight in float32.",
+    rationale="Mixed precision is how models train fast on accelerators: compute in float16, variables in float32 "
+    "so that small updates are not rounded away. A layer that casts back to float32 loses the speed and hands "
+    "the next layer the wrong dtype; one that stores float16 weights stops learning from small gradients.",
+    given=DATA,
+)
+def check_generic_mixed_precision(impl, data):
+    """Under impl.dtype_policy('mixed_float16') (the previous policy restored afterwards), create the layer
+    and call it on x as drawn (float32 data, as users feed it, or the spec's integers); read the dtype of
+    the output and of every float weight; an integer or boolean output (an argmax, a mask) is left as it
+    is. NotApplicable where the framework has no global dtype policy."""
+    x = _draw_input(impl, data)
+    with impl.dtype_policy(MIXED_POLICY):
+        layer = impl.new_layer()
+        output = layer(impl.tensor(x))
+    narrow = {f"weight {i} ({getattr(w, 'name', '?')})": name for i, w in enumerate(layer.weights)
+              if "float" in (name := impl.dtype_name(w)) and name != "float32"}
+    require(not narrow, f"under {MIXED_POLICY} the layer holds float weights that are not float32: {narrow}")
+    returned = impl.dtype_name(output)
+    require(returned == "float16" or "float" not in returned, f"under {MIXED_POLICY} the layer returns outputs of dtype {returned}, expected float16")
 
 
 @contract(
@@ -694,3 +766,72 @@ def check_generic_fit_step_finite_gradients(impl, data, targets_seed):
     model.fit(x, targets, epochs=1, batch_size=len(x), shuffle=False, verbose=0)
     for index, value in enumerate(model.get_weights()):
         require(np.all(np.isfinite(value)), f"after one fit step, model weight {index} is not finite: {value}")
+
+
+# -- devices -----------------------------------------------------------------------------------------
+
+REFERENCE_DEVICE = "CPU:0"
+
+
+def _on_another_device(impl, device):
+    """A ``requires``: n/a on CPU:0, the device the others are compared with, and for a layer the spec
+    declares non-deterministic (its outputs differ between two calls on one device already)."""
+    if device in (REFERENCE_DEVICE, "default"):
+        return f"{REFERENCE_DEVICE} is the device the others are compared with"
+    return _unless_spec_says_not("deterministic")(impl, device)
+
+
+@contract(
+    "GENERIC-DEVICE-PLACEMENT",
+    area=AREA,
+    level=MUST,
+    statement="A layer created and called under a device scope keeps every weight and its output on that device.",
+    rationale="Frameworks place work silently where they can (TensorFlow's soft placement); a layer that pins a "
+    "weight or a step of its call to one device copies data on every call, or leaves a 'GPU' run on the CPU.",
+    given=DATA,
+    per_device=True,
+)
+def check_generic_device_placement(impl, data):
+    """Under the cell's device scope, create the layer and call it on x; read the device of the output and
+    of every weight."""
+    x = _draw_input(impl, data)
+    layer = impl.new_layer()
+    output = layer(impl.tensor(x))
+    expected = impl.current_device()
+    placed = {"output": impl.device_of(output)}
+    placed.update({f"weight {i} ({getattr(w, 'name', '?')})": impl.device_of(w) for i, w in enumerate(layer.weights)})
+    wrong = {what: where for what, where in placed.items() if where != expected}
+    require(not wrong, f"expected the output and every weight on {expected}, found {wrong}")
+
+
+@contract(
+    "GENERIC-DEVICE-AGREES-WITH-CPU",
+    area=AREA,
+    level=MUST,
+    statement="On every device, the layer's inference output equals that of the same layer with the same weights "
+    "on CPU:0 within float32 rounding.",
+    rationale="Each device runs its own kernels; answers that differ beyond rounding are bugs that only show when "
+    "a model moves to an accelerator, after it was tested on the CPU.",
+    given=DATA,
+    per_device=True,
+    requires=_on_another_device,
+)
+def check_generic_device_agrees_with_cpu(impl, data):
+    """Build the layer on x on this device and a copy holding the same weights on CPU:0; allow twice the
+    largest float32 error of either device's output against the same device's float64 twin (weights widened
+    exactly) plus one float32 ulp of the output, as GENERIC-BATCH-INDEPENDENCE does; NotApplicable when the
+    layer cannot compute in float64."""
+    x = _draw_input(impl, data)
+    layer = _built(impl, x)
+    twin, x64 = _float64_twin(impl, layer, x)
+    here, here64 = _output(impl, layer, x), _output64(impl, twin, x64)
+    with impl.on_device(REFERENCE_DEVICE):
+        cpu_layer = _built(impl, x)
+        cpu_layer.set_weights(layer.get_weights())
+        cpu_twin, _ = _float64_twin(impl, cpu_layer, x)
+        on_cpu, on_cpu64 = _output(impl, cpu_layer, x), _output64(impl, cpu_twin, x64)
+    allowance = _float32_allowance([(here, here64), (on_cpu, on_cpu64)])
+    require(here.shape == on_cpu.shape, f"output shape {here.shape} on {impl.current_device()}, {on_cpu.shape} on {REFERENCE_DEVICE}")
+    gap = float(np.max(np.abs(here.astype(np.float64) - on_cpu), initial=0.0))
+    require(gap <= allowance, f"the output on {impl.current_device()} is {here}, on {REFERENCE_DEVICE} {on_cpu}: they "
+            f"differ by {gap:.3g}, more than the float32 allowance {allowance:.3g}")

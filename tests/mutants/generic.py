@@ -645,6 +645,89 @@ class CenteringWithNumpyMean(keras.layers.Layer):
         return input_shape
 
 
+class RandomFeaturesNotWeights(keras.layers.Layer):
+    """Random Fourier features cos(x W + b) whose W and b are drawn with numpy in build() and kept as plain
+    arrays, not weights: they are never saved, so a loaded model draws fresh ones and computes another function."""
+
+    targets = "GENERIC-SAVE-LOAD-ROUND-TRIP"
+    symptom = "the loaded model gives"
+
+    def __init__(self, features, **kwargs):
+        super().__init__(**kwargs)
+        self.features = features
+
+    def build(self, input_shape):
+        rng = np.random.default_rng()
+        self.projection = rng.standard_normal((input_shape[-1], self.features)).astype("float32")
+        self.phase = rng.uniform(0, 2 * np.pi, self.features).astype("float32")
+
+    def call(self, inputs):
+        return ops.cos(ops.matmul(inputs, ops.cast(self.projection, inputs.dtype)) + ops.cast(self.phase, inputs.dtype))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.features)
+
+    def get_config(self):
+        return {**super().get_config(), "features": self.features}
+
+
+class RMSNormCastsToFloat32(keras.layers.Layer):
+    """RMS normalization that casts its input to float32 for a stable mean of squares and never casts back:
+    under mixed_float16 it returns float32, and the next layers run in float32."""
+
+    targets = "GENERIC-MIXED-PRECISION"
+    symptom = "returns outputs of dtype float32, expected float16"
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, inputs):
+        values = ops.cast(inputs, "float32")
+        return values * ops.rsqrt(ops.mean(values * values, axis=-1, keepdims=True) + 1e-6) * ops.cast(self.scale, "float32")
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class PositionTablePinnedToHost(keras.layers.Layer):
+    """Adds a learned position table that it always creates on CPU:0 (to spare accelerator memory): on any
+    other device the table stays behind and is copied over at every call."""
+
+    targets = "GENERIC-DEVICE-PLACEMENT"
+    symptom = "expected the output and every weight on CPU:1"
+
+    def build(self, input_shape):
+        with keras.device("CPU:0"):
+            self.table = self.add_weight(name="table", shape=tuple(input_shape[1:]), initializer="random_normal")
+
+    def call(self, inputs):
+        return inputs + self.table
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class ScaleHalfPrecisionFallback(keras.layers.Layer):
+    """A per-feature scale and shift with a fast path for CPU:0 and a fallback kernel for every other device
+    that computes in float16: the same model gives other answers once it moves."""
+
+    targets = "GENERIC-DEVICE-AGREES-WITH-CPU"
+    symptom = "more than the float32 allowance"
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="random_normal")
+        self.shift = self.add_weight(name="shift", shape=(input_shape[-1],), initializer="random_normal")
+
+    def call(self, inputs):
+        if inputs.device.endswith("CPU:0"):
+            return inputs * self.scale + self.shift
+        half = ops.cast(inputs, "float16") * ops.cast(self.scale, "float16") + ops.cast(self.shift, "float16")
+        return ops.cast(half, inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 def _spec(cls, input_shape, **fields):
     return LayerSpec(f"{__name__}:{cls.__name__}", input_shape=input_shape, **fields)
 
@@ -684,6 +767,10 @@ SPECS = {
     StandardizeUpdatesWhenFrozen: _spec(StandardizeUpdatesWhenFrozen, (3,), batch_independent=False),
     SinusoidalEncodingPythonCounter: _spec(SinusoidalEncodingPythonCounter, (None, 4)),
     CenteringWithNumpyMean: _spec(CenteringWithNumpyMean, (3,)),
+    RandomFeaturesNotWeights: _spec(RandomFeaturesNotWeights, (3,), kwargs={"features": 4}),
+    RMSNormCastsToFloat32: _spec(RMSNormCastsToFloat32, ((3,), (None, 3))),
+    PositionTablePinnedToHost: _spec(PositionTablePinnedToHost, (None, 3)),
+    ScaleHalfPrecisionFallback: _spec(ScaleHalfPrecisionFallback, ((3,), (2, 3))),
 }
 
 CORRECT = [cls for cls in SPECS if cls.__name__.startswith("Correct")]
