@@ -281,9 +281,10 @@ class Progress:
 
 
 def _open_sessions(args):
-    """The run's sessions, one per layer spec (one for a Dense-like layer): report paths probed first,
-    then everything the pipeline checks."""
-    from conformance import pipeline, report
+    """The run's sessions, one per layer spec (one for a Dense-like layer), and the worker pool of
+    ``--jobs`` (None for one job): report paths probed first, then everything the pipeline checks. The
+    pool starts before this process imports the framework, so the imports overlap."""
+    from conformance import parallel, pipeline, report
 
     for option, path in report.requested(args).items():
         try:
@@ -291,18 +292,26 @@ def _open_sessions(args):
         except ValueError as error:
             raise pipeline.UsageError(str(error)) from None
     specs = pipeline.layer_specs(args.layer, args.layer_kwargs, args.input_shape, args.input_dtype, args.input_range, args.layer_spec)
-    return [
-        pipeline.open_session(args.impl, None if specs else args.layer, args.contracts, args.profile, args.seed, args.xfail,
-                              args.strict, args.timeout, args.fail_on, args.logical_cpus, spec, args.shard)
-        for spec in (specs or [None])
-    ]
+    layer = None if specs else args.layer
+    pool = parallel.Pool(args.jobs, warm=pipeline.Recipe(args.impl, layer, args.logical_cpus, (specs or [None])[0])) if args.jobs > 1 else None
+    try:
+        sessions = [
+            pipeline.open_session(args.impl, layer, args.contracts, args.profile, args.seed, args.xfail,
+                                  args.strict, args.timeout, args.fail_on, args.logical_cpus, spec, args.shard)
+            for spec in (specs or [None])
+        ]
+    except BaseException:
+        if pool is not None:
+            pool.close(kill=True)
+        raise
+    return sessions, pool
 
 
 def command_run(args) -> int:
     from conformance import pipeline, report
 
     try:
-        sessions = _open_sessions(args)
+        sessions, pool = _open_sessions(args)
     except pipeline.NothingSelected as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
         return outcomes.EXIT_NO_CONTRACTS
@@ -310,11 +319,15 @@ def command_run(args) -> int:
         print(f"keras-conformance: {error}", file=sys.stderr)
         return outcomes.EXIT_USAGE_ERROR
     results, interrupted, elapsed = [], False, 0.0
-    for session in sessions:
-        found, interrupted, seconds = _run_session(session, args.jobs)
-        results, elapsed = results + found, elapsed + seconds
-        if interrupted:
-            break
+    try:
+        for session in sessions:
+            found, interrupted, seconds = _run_session(session, args.jobs, pool)
+            results, elapsed = results + found, elapsed + seconds
+            if interrupted:
+                break
+    finally:
+        if pool is not None:
+            pool.close(kill=interrupted)
     first = sessions[0]
     status = outcomes.exit_status(results, first.fail_on, interrupted)
     if not interrupted and results and all(r.status == outcomes.SKIPPED for r in results):
@@ -333,7 +346,7 @@ def command_run(args) -> int:
     return status
 
 
-def _run_session(session, jobs=1):
+def _run_session(session, jobs=1, pool=None):
     """Run one session (in ``jobs`` worker processes) with progress, print its outcome;
     ``(results, interrupted, seconds)``."""
     from conformance import runner
@@ -352,7 +365,7 @@ def _run_session(session, jobs=1):
     started = time.perf_counter()
     interrupted = False
     try:
-        results = session.run(on_start=progress.start, on_result=progress.finish, jobs=jobs)
+        results = session.run(on_start=progress.start, on_result=progress.finish, jobs=jobs, pool=pool)
     except runner.RunInterrupted as stop:
         results, interrupted = stop.results, True
     progress.close()

@@ -32,9 +32,10 @@ GRACE_SECONDS = 60.0
 
 
 def run(impl, contracts, profile="default", seed=None, devices=None, on_result=None, expected=None,
-        timeout=runner.DEFAULT_TIMEOUT, on_start=None, shard=None, *, recipe, jobs=2) -> list[Result]:
+        timeout=runner.DEFAULT_TIMEOUT, on_start=None, shard=None, *, recipe, jobs=2, pool=None) -> list[Result]:
     """What :func:`conformance.runner.run` gives back, computed by ``jobs`` worker processes that load
-    ``recipe``. ``impl`` (loaded in this process) decides the cells that are not run."""
+    ``recipe``. ``impl`` (loaded in this process) decides the cells that are not run. A :class:`Pool`
+    passed in is used and left open (one pool serves every layer of a run); else one is made here."""
     seed = runner.new_seed() if seed is None else seed
     devices = runner.device_matrix(impl) if devices is None else devices
     first_device = devices[0] if devices else "CPU:0"
@@ -54,7 +55,9 @@ def run(impl, contracts, profile="default", seed=None, devices=None, on_result=N
             if on_result is not None:
                 on_result(result)
 
-    pool = _Pool(recipe, min(jobs, max(1, len(pending))))
+    own_pool = pool is None
+    if own_pool:
+        pool = Pool(min(jobs, max(1, len(pending))), warm=recipe)
     try:
         while pending or pool.busy():
             for contract, device in list(pending):
@@ -69,7 +72,7 @@ def run(impl, contracts, profile="default", seed=None, devices=None, on_result=N
                 if decided is not None:
                     finish(contract, device, decided)
                 else:
-                    pool.send((contract.id, device), (contract.id, device, profile, seed, timeout), timeout)
+                    pool.send((contract.id, device), (recipe, contract.id, device, profile, seed, timeout), timeout)
             if not pending and not pool.busy():
                 break  # the last cells were decided here: nothing left to wait for
             for (contract_id, device), result in pool.collect():
@@ -81,7 +84,8 @@ def run(impl, contracts, profile="default", seed=None, devices=None, on_result=N
     except KeyboardInterrupt:
         pool.close(kill=True)
         raise runner.RunInterrupted(sorted(reported, key=lambda r: order[(r.contract_id, r.device)])) from None
-    pool.close()
+    if own_pool:
+        pool.close()
     return sorted(reported, key=lambda r: order[(r.contract_id, r.device)])
 
 
@@ -135,18 +139,24 @@ def death_message(exitcode) -> str:
     return f"the worker process exited with status {exitcode} while running this cell"
 
 
-class _Pool:
-    """Worker processes, each given one cell at a time; a dead or stuck worker is replaced."""
+class Pool:
+    """Worker processes, each given one cell at a time; a dead or stuck worker is replaced.
 
-    def __init__(self, recipe, size):
-        self.recipe = recipe
+    Each task names the :class:`~conformance.pipeline.Recipe` of its implementation, and a worker keeps
+    the last one it loaded, so one pool serves the sessions of a run in turn (the layers of a spec
+    file) without importing the framework again. Workers start loading ``warm`` at once: started before
+    the parent loads the implementation, the imports of parent and workers overlap.
+    """
+
+    def __init__(self, size, warm=None):
+        self.warm = warm
         self.threads = max(1, len(os.sched_getaffinity(0)) // size) if hasattr(os, "sched_getaffinity") else 1
         self.context = multiprocessing.get_context("spawn")
         self.workers = [self._start() for _ in range(size)]
 
     def _start(self):
         parent_end, worker_end = self.context.Pipe()
-        process = self.context.Process(target=serve, args=(self.recipe, worker_end, self.threads), daemon=True)
+        process = self.context.Process(target=serve, args=(self.warm, worker_end, self.threads), daemon=True)
         # Started with SIGINT ignored, a new interpreter keeps ignoring it: Ctrl-C reaches the parent only.
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
@@ -165,6 +175,7 @@ class _Pool:
     def send(self, cell, task, timeout):
         worker = self.idle()
         worker.cell, worker.deadline = cell, (time.monotonic() + timeout + GRACE_SECONDS) if timeout else None
+        self.warm = task[0]  # a replacement worker loads what the run is on now
         worker.connection.send(task)
 
     def collect(self):
@@ -233,8 +244,9 @@ class _Worker:
         return ended
 
 
-def serve(recipe, connection, threads=1):
-    """A worker's life: load the implementation, then run each cell sent until ``None`` arrives.
+def serve(warm, connection, threads=1):
+    """A worker's life: load ``warm``, then run each cell sent until ``None`` arrives (loading the
+    task's recipe when it is another one).
 
     ``threads`` is the worker's share of the CPUs: the framework's thread pools are sized to it (unless
     the user set them), so N workers do not each start a pool as large as the machine.
@@ -245,14 +257,16 @@ def serve(recipe, connection, threads=1):
     _silence_output()
     for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(variable, str(threads))
-    impl = recipe.load()
+    loaded, impl = warm, warm.load() if warm is not None else None
     contracts = {c.id: c for c in catalog.all_contracts()}
     connection.send("ready")
     while True:
         task = connection.recv()
         if task is None:
             return
-        contract_id, device, profile, seed, timeout = task
+        recipe, contract_id, device, profile, seed, timeout = task
+        if recipe != loaded:
+            loaded, impl = recipe, recipe.load()
         result = runner.run_cell(contracts[contract_id], impl, device, profile, seed, timeout)
         connection.send(_portable(result))
 

@@ -71,17 +71,17 @@ class Session:
             found.append(Cell(contract, device, entry))
         return found
 
-    def run(self, on_start=None, on_result=None, jobs=1) -> list:
-        """Run every cell, in ``jobs`` worker processes when more than one (see conformance.parallel);
-        Results in report order, the same for any ``jobs``. Ctrl-C raises runner.RunInterrupted with the
-        finished ones."""
+    def run(self, on_start=None, on_result=None, jobs=1, pool=None) -> list:
+        """Run every cell, in ``jobs`` worker processes when more than one (see conformance.parallel; a
+        ``parallel.Pool`` given is used and left open); Results in report order, the same for any
+        ``jobs``. Ctrl-C raises runner.RunInterrupted with the finished ones."""
         from conformance import parallel, reproduce, runner
 
         jobs = resolve_jobs(jobs)
         if jobs > 1 and self.recipe is None:
             raise UsageError(f"jobs={jobs} needs the implementation by name (a worker process loads it again); "
                              "an Implementation object runs with jobs=1 only")
-        run = runner.run if jobs == 1 else functools.partial(parallel.run, recipe=self.recipe, jobs=jobs)
+        run = runner.run if jobs == 1 else functools.partial(parallel.run, recipe=self.recipe, jobs=jobs, pool=pool)
         try:
             results = run(self.impl, self.contracts, profile=self.profile, seed=self.seed, devices=self.devices,
                           on_result=on_result, expected=self.expected, timeout=self.timeout, on_start=on_start,

@@ -33,6 +33,27 @@ def test_two_jobs_give_the_serial_results_cell_for_cell_with_failures_and_blocke
     assert {r.status for r in sharded if r.contract_id == "TRAIN-SGD-STEP-EQUALS-TAPE"} == {outcomes.BLOCKED, outcomes.SKIPPED}
 
 
+def test_one_pool_serves_the_sessions_of_several_layers_in_turn():
+    from conformance import parallel
+    from conformance.specs import LayerSpec
+
+    layers = [LayerSpec("keras.layers:Dense", kwargs={"units": 3}, input_shape=(4,)),
+              LayerSpec("keras.layers:LayerNormalization", input_shape=(5,))]
+    sessions = [pipeline.open_session("keras", profile="quick", seed=3, spec=spec,
+                                      contracts=["GENERIC-UNBUILT-AT-INIT", "GENERIC-OUTPUT-SHAPE", "GENERIC-DEVICE-PLACEMENT"])
+                for spec in layers]
+    pool = parallel.Pool(2, warm=sessions[0].recipe)
+    try:
+        spread = [s.run(jobs=2, pool=pool) for s in sessions]
+        survivors = [w.process.pid for w in pool.workers]
+        assert all(w.process.is_alive() for w in pool.workers)  # left open for the next session
+    finally:
+        pool.close()
+    assert [comparable(r) for r in spread] == [comparable(s.run()) for s in sessions]
+    assert {r.impl for r in spread[1]} == {sessions[1].impl.label}  # the second layer, not the first
+    assert len(set(survivors)) == 2
+
+
 def test_a_run_whose_last_cells_are_blocked_ends_without_waiting_on_idle_workers():
     session = pipeline.open_session("keras", layer="tests.mutants.layers:TransposedKernel", profile="quick", seed=11,
                                     contracts=["LAYER-WEIGHT-LAYOUT", "DENSE-SHAPE-2D", "DENSE-SHAPE-3D"])
