@@ -501,5 +501,20 @@ def main(argv=None) -> int:
         return outcomes.EXIT_INTERNAL_ERROR
 
 
+def entry_point():
+    """The ``keras-conformance`` command: :func:`main`'s status as the process's exit status.
+
+    After Ctrl-C the process ends with ``os._exit``: a KeyboardInterrupt that passed through a framework's
+    embedded ``PyRun_*`` call leaves the interpreter marked "interrupted", and Python would then end by
+    killing itself with SIGINT (status -2, 130 in a shell) instead of exiting with 2 as pytest does.
+    The reports are written and closed by then; the output is flushed first."""
+    status = main()
+    if status == outcomes.EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

@@ -225,7 +225,10 @@ def test_ctrl_c_gives_exit_2_and_a_valid_partial_report(tmp_path, jobs):
     report = tmp_path / "partial.json"
     command = [sys.executable, "-m", "conformance.cli", "run", "--impl", "reference", "--profile", "default", "--seed", "1",
                "--jobs", jobs, "--report-json", str(report)]
-    process = subprocess.Popen(command, cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A pytest-xdist worker ignores SIGINT, and an ignored signal stays ignored across exec: give the run
+    # the default disposition a terminal would, so Ctrl-C reaches it.
+    process = subprocess.Popen(command, cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         for line in process.stdout:  # not a terminal: one line per finished area
             if line.startswith("[") and "lifecycle:" in line:
