@@ -24,7 +24,7 @@ import time
 from typing import NamedTuple
 
 from conformance import reproduce, runner
-from conformance.outcomes import DEFAULT_DEVICE, ERROR, TIMEOUT, Result
+from conformance.outcomes import ERROR, TIMEOUT, Result
 
 # The worker's own SIGALRM stops a cell at its time limit and reports it; the parent steps in only
 # when that did not happen this long after the limit (the worker unwinds a framework call first).
@@ -91,9 +91,8 @@ def run(impl, contracts, profile="default", seed=None, devices=None, on_result=N
 
 def _prerequisite_cells(contract, device, first_device, ordered) -> list:
     """The cells :func:`conformance.runner.blocker` looks at for ``contract`` on ``device``."""
-    places = [device, DEFAULT_DEVICE] + ([first_device] if device == DEFAULT_DEVICE else [])
     existing = {(c.id, d) for c, d in ordered}
-    return [(p, place) for p in contract.rests_on for place in places if (p, place) in existing]
+    return [cell for cell in runner.prerequisite_cells(contract, device, first_device) if cell in existing]
 
 
 def _with_prerequisites(cells, rests_on) -> set:

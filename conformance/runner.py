@@ -111,17 +111,23 @@ def blocker(contract, device, finished, first_device="CPU:0", missing=None):
     ``finished`` (one that ran in another shard or another xdist worker) and gives back its Result, or
     ``None`` when the run has no such cell; the Result is kept in ``finished``. See :func:`prerequisites`.
     """
-    places = [device, DEFAULT_DEVICE] + ([first_device] if device == DEFAULT_DEVICE else [])
-    for prerequisite in contract.rests_on:
-        for place in places:
-            result = finished.get((prerequisite, place))
-            if result is None and missing is not None:
-                result = missing(prerequisite, place, finished)
-                if result is not None:
-                    finished[(prerequisite, place)] = result
-            if result is not None and result.status in BLOCKING:
-                return result
+    for prerequisite, place in prerequisite_cells(contract, device, first_device):
+        result = finished.get((prerequisite, place))
+        if result is None and missing is not None:
+            result = missing(prerequisite, place, finished)
+            if result is not None:
+                finished[(prerequisite, place)] = result
+        if result is not None and result.status in BLOCKING:
+            return result
     return None
+
+
+def prerequisite_cells(contract, device, first_device="CPU:0") -> list:
+    """The ``(contract_id, device)`` cells whose outcome can block ``contract`` on ``device``, in the order
+    :func:`blocker` looks at them: each prerequisite on the same device, on the device-independent column,
+    and (for a device-independent cell, which runs on the default device) on ``first_device``."""
+    places = [device, DEFAULT_DEVICE] + ([first_device] if device == DEFAULT_DEVICE else [])
+    return [(prerequisite, place) for prerequisite in contract.rests_on for place in places]
 
 
 def prerequisites(impl, contracts, devices, profile="default", seed=0, timeout=DEFAULT_TIMEOUT, expected=None):
