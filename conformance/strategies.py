@@ -40,7 +40,6 @@ input_scales = scales_of(LARGE_SCALES)
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
 activations = st.sampled_from(ACTIVATIONS)
-smooth_activations = st.sampled_from(("linear", "sigmoid", "tanh", "softmax"))
 units = st.integers(1, 6)
 feature_sizes = st.integers(1, 6)
 batch_sizes = st.integers(1, 5)
