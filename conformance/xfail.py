@@ -10,8 +10,9 @@
 
 A listed contract that fails is ``xfailed``; one that passes is ``xpassed``, or ``failed`` in strict
 mode, so a fixed bug forces the entry out of the file. An entry whose contract matches no registered
-contract id or area is an error (a typo would otherwise silently disable it); an entry that matched no
-cell of a run (another implementation, a contract not selected) is reported as unused.
+contract id or area is an error (a typo would otherwise silently disable it); one that names a retired id
+or area (``registry.ALIASES``) applies to the contracts that took over, with a DeprecatedId warning; an
+entry that matched no cell of a run (another implementation, a contract not selected) is reported as unused.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import tomllib
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from conformance import outcomes
-from conformance.registry import AREAS
+from conformance.registry import ALIASES, AREAS, RETIRED_AREAS, DeprecatedId
 
 MODES = ("xfail", "skip")
 FIELDS = ("contract", "reason", "mode", "impl")
@@ -42,9 +44,11 @@ class Expectation:
     mode: str = "xfail"
     impl: str | None = None
     source: str = ""  # "FILE, entry N", for messages
+    successors: tuple = ()  # the contracts that took over the retired ids the entry names, if it names any
 
     def matches_contract(self, contract_id: str, area: str | None = None) -> bool:
-        return fnmatch.fnmatchcase(contract_id, self.contract.upper()) or self.contract.lower() == area
+        return (fnmatch.fnmatchcase(contract_id, self.contract.upper()) or self.contract.lower() == area
+                or contract_id in self.successors)
 
     def matches_impl(self, impl) -> bool:
         if self.impl is None:
@@ -83,9 +87,7 @@ class ExpectedFailures:
         tables = data.get("expected", [])
         if not isinstance(tables, list):
             raise ExpectedFailuresError(f"{path}: 'expected' must be an array of tables ([[expected]]), got {type(tables).__name__}")
-        entries = [_entry(path, number, table) for number, table in enumerate(tables, 1)]
-        for entry in entries:
-            _check_names_a_contract(entry)
+        entries = [_resolved(_entry(path, number, table)) for number, table in enumerate(tables, 1)]
         return cls(entries, strict=strict, path=path)
 
     def match(self, contract_id: str, impl, area: str | None = None) -> Expectation | None:
@@ -123,12 +125,19 @@ class ExpectedFailures:
         return [e for e in self.entries if e.source not in self.used]
 
 
-def _check_names_a_contract(entry) -> None:
+def _resolved(entry) -> Expectation:
+    """``entry``, checked to name a contract; one that names only retired ids matches their successors."""
     from conformance import catalog
 
     contracts = catalog.all_contracts()
     if any(entry.matches_contract(c.id, c.area) for c in contracts):
-        return
+        return entry
+    retired = catalog.retired_ids(entry.contract)
+    if retired:
+        successors = tuple(sorted({ALIASES[old] for old in retired}))
+        warnings.warn(f"{entry.source}: contract {entry.contract!r} is retired; the entry now applies to "
+                      f"{', '.join(successors)}: name them instead", DeprecatedId, stacklevel=2)
+        return replace(entry, successors=successors)
     close = difflib.get_close_matches(entry.contract.upper(), [c.id for c in contracts], n=3)
     hint = f"; did you mean {' or '.join(close)}?" if close else "; `keras-conformance list` shows every id"
     raise ExpectedFailuresError(f"{entry.source}: contract {entry.contract!r} matches no contract id or area{hint}")
@@ -161,7 +170,7 @@ def _entry(path, number, table) -> Expectation:
     if impl is not None and (not isinstance(impl, str) or not impl.strip()):
         raise ExpectedFailuresError(f"{where}: field 'impl' must be a non-empty string when given, got {impl!r}")
     contract = table["contract"].strip()
-    if contract.lower() not in AREAS and not any(ch in contract for ch in "*?[") and contract != contract.upper():
+    if contract.lower() not in AREAS + tuple(RETIRED_AREAS) and not any(ch in contract for ch in "*?[") and contract != contract.upper():
         raise ExpectedFailuresError(f"{where}: field 'contract' must be a contract id (upper case), a pattern or an area, got {contract!r}")
     return Expectation(contract, table["reason"].strip(), mode, impl, source=where)
 

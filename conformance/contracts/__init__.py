@@ -2,7 +2,6 @@
 
 from conformance.contracts import (  # noqa: F401
     compile,
-    devices,
     distribution,
     errors,
     generic,

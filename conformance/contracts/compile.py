@@ -11,7 +11,6 @@ from conformance.fixtures import require
 from conformance.registry import MUST, contract
 from conformance.strategies import fixed_regression_case
 
-AREA = "compile"
 
 LOSS_CLASSES = {"mse": "MeanSquaredError", "mae": "MeanAbsoluteError"}
 METRIC_NAMES = ("mae", "mse", "accuracy", "binary_accuracy")
@@ -27,7 +26,6 @@ _OPTIMIZER_AND_LOSS = {
 
 @contract(
     "COMPILE-ACCEPTS-STRINGS",
-    area=AREA,
     level=MUST,
     statement="compile accepts the optimizer, the loss and the metrics as their string names, and fit then trains.",
     rationale="compile(optimizer='rmsprop', loss='mse', metrics=['mae']) is the book's first model; a framework "
@@ -47,7 +45,6 @@ def check_accepts_strings(impl, case, optimizer, loss):
 
 @contract(
     "COMPILE-ACCEPTS-OBJECTS",
-    area=AREA,
     level=MUST,
     statement="compile accepts optimizer, loss and metric objects, and the model keeps the optimizer object it was given.",
     rationale="Objects are how users set a learning rate or a loss option; a copy or a default in their place "
@@ -71,7 +68,6 @@ def check_accepts_objects(impl, case, optimizer, loss):
 
 @contract(
     "COMPILE-HISTORY-KEYS-ARE-NAMES",
-    area=AREA,
     level=MUST,
     statement="The History has exactly the keys 'loss' and each metric name as given to compile (no renaming: "
     "'accuracy' stays 'accuracy').",
@@ -92,7 +88,6 @@ def check_history_keys_are_names(impl, case, names):
 
 @contract(
     "COMPILE-LEAVES-BUILD-TO-FIT",
-    area=AREA,
     level=MUST,
     statement="compile creates no weights; the first fit builds the model for the feature size of x.",
     rationale="The book declares and compiles a model before it has seen data; compile must not need (or guess) "

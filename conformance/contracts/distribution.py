@@ -32,7 +32,6 @@ from conformance.oracles import DenseParams
 from conformance.registry import BUILDS, MUST, WEIGHT_LAYOUT, contract
 from conformance.strategies import fixed_regression_case
 
-AREA = "distribution"
 
 # Pinned for every profile: two batches per epoch and a last batch of half the size, each split
 # evenly over the replicas, and data of rank 3.
@@ -59,7 +58,6 @@ def evenly_split(case, replicas):
 
 @contract(
     "DIST-WEIGHTS-ON-EVERY-DEVICE",
-    area=AREA,
     level=MUST,
     statement="A Sequential built under a data-parallel distribution holds a copy of every weight on every "
     "device of the distribution.",
@@ -78,7 +76,6 @@ def check_weights_on_every_device(impl):
 
 @contract(
     "DIST-PREDICT-MATCHES-ONE-DEVICE",
-    area=AREA,
     level=MUST,
     statement="predict under a data-parallel distribution returns every row, in order, with the one-device "
     "value within the float32 error bound, for global batches that split evenly over the replicas.",
@@ -102,7 +99,6 @@ def check_predict_matches_one_device(impl, case, activation):
 
 @contract(
     "DIST-FIT-MATCHES-ONE-DEVICE",
-    area=AREA,
     level=MUST,
     statement="An unshuffled SGD fit under a data-parallel distribution gives the weights and History['loss'] "
     "of one device with the same global batch, for global batches that split evenly over the replicas.",

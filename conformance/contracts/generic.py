@@ -21,7 +21,6 @@ from conformance.fixtures.layers import aligned_copy, count_builds
 from conformance.registry import MUST, SHOULD, NotApplicable, contract
 from conformance.specs import MAX_BATCH
 
-AREA = "generic"
 DATA = {"data": st.data()}
 
 
@@ -173,7 +172,6 @@ def _model_on(impl, layer, x):
 
 @contract(
     "GENERIC-EXPLICIT-BUILD",
-    area=AREA,
     level=MUST,
     statement="layer.build((None,) + input_shape) marks the layer built and creates the same weight shapes as a "
     "first call; with equal weights both layers give the same output.",
@@ -205,7 +203,6 @@ def check_generic_explicit_build(impl, data):
 
 @contract(
     "GENERIC-UNBUILT-AT-INIT",
-    area=AREA,
     level=MUST,
     statement="A freshly constructed layer holds no weights, and is not built unless it has no weights to create.",
     rationale="Lazy building is what lets a layer be declared before its input size is known; a layer that "
@@ -229,7 +226,6 @@ def check_generic_unbuilt_at_init(impl, data):
 
 @contract(
     "GENERIC-BUILD-ONCE",
-    area=AREA,
     level=MUST,
     statement="The first call builds the layer exactly once, with the full input shape; later calls with other "
     "batch sizes never rebuild and keep the same weight objects.",
@@ -259,7 +255,6 @@ def check_generic_build_once(impl, data, later):
 
 @contract(
     "GENERIC-NO-WEIGHTS-IN-CALL",
-    area=AREA,
     level=MUST,
     statement="Calls after the first create no weights, in inference or training mode.",
     rationale="A layer that adds a weight in call() grows with every call: the optimizer never sees the new "
@@ -282,7 +277,6 @@ def check_generic_no_weights_in_call(impl, data, calls):
 
 @contract(
     "GENERIC-WEIGHTS-PARTITION",
-    area=AREA,
     level=MUST,
     statement="weights is exactly trainable_weights followed by non_trainable_weights (the same objects, none "
     "twice), in the same order on every call.",
@@ -310,7 +304,6 @@ def check_generic_weights_partition(impl, data):
 
 @contract(
     "GENERIC-SET-GET-WEIGHTS",
-    area=AREA,
     level=MUST,
     statement="set_weights then get_weights returns exactly the values set, and later changes to the caller's "
     "arrays do not reach the layer.",
@@ -335,7 +328,6 @@ def check_generic_set_get_weights(impl, data):
 
 @contract(
     "GENERIC-INPUTS-UNCHANGED",
-    area=AREA,
     level=MUST,
     statement="Calling the layer, on a numpy array or on a tensor made from one, never changes that array.",
     rationale="Users reuse their data after a call; a layer that writes into its input (an in-place "
@@ -357,7 +349,6 @@ def check_generic_inputs_unchanged(impl, data):
 
 @contract(
     "GENERIC-DETERMINISTIC-INFERENCE",
-    area=AREA,
     level=MUST,
     statement="The same input twice in inference mode gives bit-identical outputs.",
     rationale="predict() and evaluate() must be repeatable; a layer that stays random at inference (dropout "
@@ -383,7 +374,6 @@ def _shape_list(shape):
 
 @contract(
     "GENERIC-OUTPUT-SHAPE",
-    area=AREA,
     level=MUST,
     statement="compute_output_shape((None,) + input_shape) agrees with the shape of the eager output, with None "
     "for the batch axis.",
@@ -420,7 +410,6 @@ def _same_config(a, b) -> bool:
 
 @contract(
     "GENERIC-CONFIG-ROUND-TRIP",
-    area=AREA,
     level=SHOULD,  # serialization is a capability: a layer without it still computes and trains
     statement="type(layer).from_config(layer.get_config()) has the same config and, holding the same weights, "
     "gives bit-identical outputs.",
@@ -448,7 +437,6 @@ def check_generic_config_round_trip(impl, data):
 
 @contract(
     "GENERIC-SAVE-LOAD-ROUND-TRIP",
-    area=AREA,
     level=SHOULD,  # serialization is a capability, as for GENERIC-CONFIG-ROUND-TRIP
     statement="A Sequential holding the layer, saved to a .keras file and loaded back, holds a layer of the same "
     "class with the same config and bit-identical weights, and gives bit-identical outputs.",
@@ -487,7 +475,6 @@ MIXED_POLICY = "mixed_float16"
 
 @contract(
     "GENERIC-MIXED-PRECISION",
-    area=AREA,
     # MUST: Keras's own layer harness (run_layer_test, run_mixed_precision_check=True by default) demands
     # it of every built-in layer, and all 42 layers of docs/keras-layers.toml meet it on keras, tf_keras
     # and Keras on torch.
@@ -517,7 +504,6 @@ def check_generic_mixed_precision(impl, data):
 
 @contract(
     "GENERIC-BATCH-INDEPENDENCE",
-    area=AREA,
     level=MUST,
     statement="In inference mode each row of layer(X) equals layer(X[i:i+1]) within float32 rounding.",
     rationale="predict() splits data into batches of any size; a layer whose inference output for one row "
@@ -544,7 +530,6 @@ def check_generic_batch_independence(impl, data):
 
 @contract(
     "GENERIC-COMPILED-EQUALS-EAGER",
-    area=AREA,
     level=SHOULD,
     statement="The output inside a compiled function (tf.function, jax.jit) equals the eager output within "
     "float32 rounding.",
@@ -631,7 +616,6 @@ def _near_a_kink(central, rounding) -> bool:
 
 @contract(
     "GENERIC-GRAD-FINITE-DIFFERENCE",
-    area=AREA,
     level=MUST,
     statement="In float64, the gradient of sum(output * g) with respect to the float input and every trainable "
     "weight agrees with central finite differences of the layer's own forward pass.",
@@ -715,21 +699,26 @@ def check_generic_grad_finite_difference(impl, data, direction_seed):
 
 @contract(
     "GENERIC-TRAINABLE-FALSE-FREEZES",
-    area=AREA,
     level=MUST,
-    statement="With trainable = False a layer has no trainable weights, and one fit epoch of a compiled Sequential "
-    "containing it leaves every one of its weights unchanged.",
+    statement="With trainable = False a layer has no trainable weights (non_trainable_weights holds them all), one "
+    "fit epoch of a compiled Sequential containing it leaves every one of its weights unchanged, and trainable = "
+    "True gives back its trainable weights.",
     rationale="Freezing is how transfer learning keeps pretrained weights; a frozen layer that still exposes "
-    "trainable weights, or keeps updating its statistics, is changed by fit.",
+    "trainable weights, or keeps updating its statistics, is changed by fit, and one that stays frozen after "
+    "trainable = True is never fine-tuned.",
     given={**DATA, "targets_seed": st.integers(0, 2**16)},
 )
 def check_generic_trainable_false_freezes(impl, data, targets_seed):
-    """Build on x, set trainable = False, read trainable_weights; fit a Sequential of the layer (Reshape, Dense(1))
-    one epoch with SGD(0.1) on mse against targets in [-1, 1]; compare the layer's weights bit for bit."""
+    """Build on x, set trainable = False, read trainable_weights and non_trainable_weights; fit a Sequential of
+    the layer (Reshape, Dense(1)) one epoch with SGD(0.1) on mse against targets in [-1, 1]; compare the
+    layer's weights bit for bit; set trainable = True and compare trainable_weights with those before."""
     x = _draw_input(impl, data)
     layer = _built(impl, x)
+    trainable = _ids(layer.trainable_weights)
     layer.trainable = False
     require(len(layer.trainable_weights) == 0, f"with trainable = False the layer still has {len(layer.trainable_weights)} trainable weights")
+    require(sorted(_ids(layer.non_trainable_weights)) == sorted(_ids(layer.weights)), f"with trainable = False, "
+            f"non_trainable_weights lists {len(layer.non_trainable_weights)} of the layer's {len(layer.weights)} weights")
     before = layer.get_weights()
     model = _model_on(impl, layer, x)
     targets = _targets(x, targets_seed)
@@ -737,11 +726,13 @@ def check_generic_trainable_false_freezes(impl, data, targets_seed):
     after = layer.get_weights()
     changed = [i for i, (a, b) in enumerate(zip(before, after)) if not np.array_equal(a, b)]
     require(not changed, f"one fit epoch changed weights {changed} of a layer with trainable = False")
+    layer.trainable = True
+    require(_ids(layer.trainable_weights) == trainable, f"trainable = True again gives {len(layer.trainable_weights)} "
+            f"trainable weights, {len(trainable)} before freezing")
 
 
 @contract(
     "GENERIC-FIT-STEP-FINITE-GRADIENTS",
-    area=AREA,
     level=MUST,
     statement="Inside a compiled Sequential, every trainable weight of the layer gets a finite gradient, and one "
     "fit step leaves every weight finite.",
@@ -751,7 +742,8 @@ def check_generic_trainable_false_freezes(impl, data, targets_seed):
 )
 def check_generic_fit_step_finite_gradients(impl, data, targets_seed):
     """Sequential(layer, a flattening Reshape when its output has rank > 2, Dense(1)) compiled with mse and SGD(0.1): the
-    gradients impl.vjp gives the layer's trainable weights (for cotangent 1) must be present and finite;
+    gradients impl.vjp gives the layer's trainable weights (for cotangent 1) must be present, of the weight's
+    shape, and finite;
     after one fit step on targets in [-1, 1] every weight of the model must be finite."""
     x = _draw_input(impl, data)
     layer = impl.new_layer()
@@ -762,6 +754,8 @@ def check_generic_fit_step_finite_gradients(impl, data, targets_seed):
     for index, weight in enumerate(layer.trainable_weights):
         gradient = by_weight.get(id(weight))
         require(gradient is not None, f"trainable weight {index} (shape {tuple(weight.shape)}) of the layer gets no gradient in the model")
+        require(np.shape(gradient) == tuple(weight.shape), f"trainable weight {index} (shape {tuple(weight.shape)}) of the layer "
+                f"gets a gradient of shape {np.shape(gradient)}")
         require(np.all(np.isfinite(gradient)), f"trainable weight {index} of the layer gets a non-finite gradient: {gradient}")
     model.fit(x, targets, epochs=1, batch_size=len(x), shuffle=False, verbose=0)
     for index, value in enumerate(model.get_weights()):
@@ -783,7 +777,6 @@ def _on_another_device(impl, device):
 
 @contract(
     "GENERIC-DEVICE-PLACEMENT",
-    area=AREA,
     level=MUST,
     statement="A layer created and called under a device scope keeps every weight and its output on that device.",
     rationale="Frameworks place work silently where they can (TensorFlow's soft placement); a layer that pins a "
@@ -806,7 +799,6 @@ def check_generic_device_placement(impl, data):
 
 @contract(
     "GENERIC-DEVICE-AGREES-WITH-CPU",
-    area=AREA,
     level=MUST,
     statement="On every device, the layer's inference output equals that of the same layer with the same weights "
     "on CPU:0 within float32 rounding.",

@@ -1,4 +1,7 @@
-"""Lazy building: when a layer creates its weights, what they look like, and how they start."""
+"""Dense weights: what a built layer holds, how it starts, and that its input size is fixed once built.
+
+When a layer builds (unbuilt at init, built once, build(shape) like a first call) and the weight round
+trip are the generic area's, checked on the Dense spec like on any layer."""
 
 from __future__ import annotations
 
@@ -10,94 +13,12 @@ from hypothesis import strategies as st
 
 from conformance import oracles, strategies
 from conformance.fixtures import require
-from conformance.fixtures.layers import aligned_copy, count_builds, kernel_and_bias
-from conformance.registry import GENERIC_BUILDS, MUST, SHOULD, NotApplicable, contract
-
-AREA = "lifecycle"
-
-
-@contract(
-    "LAYER-UNBUILT-AT-INIT",
-    area=AREA,
-    level=MUST,
-    statement="A freshly constructed layer is not built and holds no weights.",
-    rationale="Lazy building is what lets a layer be declared before its input size is known; a layer "
-    "that creates weights in __init__ cannot adapt to the data it is first called on.",
-    given={"units": strategies.units},
-    rests_on=(),
-    examples=[dict(units=1), dict(units=3)],
-)
-def check_unbuilt_at_init(impl, units):
-    """Construct the layer and read `built`, `weights` and `trainable_weights`."""
-    layer = impl.dense(units)
-    require(layer.built is False, f"built is {layer.built!r} right after construction, expected False")
-    require(len(layer.weights) == 0, f"{len(layer.weights)} weights right after construction, expected none")
-    require(len(layer.trainable_weights) == 0, "trainable_weights is not empty right after construction")
-
-
-@contract(
-    "LAYER-BUILD-ONCE",
-    area=AREA,
-    level=MUST,
-    statement="The first call builds the layer exactly once, with the full input shape; later calls with "
-    "other batch sizes or ranks never rebuild and keep the same weight objects.",
-    rationale="Rebuilding on a later call silently re-initialises trained weights; building from the "
-    "wrong dimension gives a kernel of the wrong shape.",
-    given={
-        "first": strategies.input_shapes(2, 4),
-        "later": st.lists(strategies.input_shapes(2, 4), min_size=1, max_size=3),
-        "units": strategies.units,
-    },
-    # Later calls with another batch size, a higher rank, and a batch of one.
-    examples=[dict(first=(2, 3), later=[(5, 3), (2, 4, 3), (1, 3)], units=3), dict(first=(1, 2, 2), later=[(3, 2)], units=1)],
-)
-def check_build_once(impl, first, later, units):
-    """Call a build-counting subclass on the first shape, then on later shapes with the same last dimension."""
-    log = []
-    layer = count_builds(impl.dense(units), log)
-    layer(impl.tensor(np.zeros(first, np.float32)))
-    require(layer.built is True, "built is not True after the first call")
-    require(log == [first], f"build calls after the first call: {log}, expected exactly one with {first}")
-    weights = list(layer.weights)
-    for shape in later:
-        shape = shape[:-1] + first[-1:]
-        layer(impl.tensor(np.zeros(shape, np.float32)))
-        require(len(log) == 1, f"calling with {shape} after building rebuilt the layer: build calls {log}")
-        require(
-            len(layer.weights) == len(weights) and all(a is b for a, b in zip(layer.weights, weights)),
-            f"calling with {shape} replaced the layer's weight objects",
-        )
-
-
-@contract(
-    "LAYER-EXPLICIT-BUILD",
-    area=AREA,
-    level=MUST,
-    statement="build(input_shape) called explicitly creates the same weights as building on the first call.",
-    rationale="Models are built from shapes (Sequential.build, fit) as often as from data; the two paths "
-    "must agree or a model behaves differently depending on how it was first used.",
-    given={"shape": strategies.input_shapes(2, 4), "units": strategies.units},
-    rests_on=(GENERIC_BUILDS,),  # a layer that cannot be built at all is one finding, there
-    examples=[dict(shape=(2, 3), units=3), dict(shape=(1, 2, 2, 3), units=2)],
-)
-def check_explicit_build(impl, shape, units):
-    """Build one layer with build((None,) + shape[1:]) and one by calling it; compare weight shapes and outputs."""
-    explicit, lazy = impl.dense(units), impl.dense(units)
-    explicit.build((None,) + tuple(shape[1:]))
-    require(explicit.built is True, "built is not True after build()")
-    x = np.ones(shape, np.float32)
-    lazy(impl.tensor(x))
-    explicit_shapes = [tuple(w.shape) for w in explicit.weights]
-    lazy_shapes = [tuple(w.shape) for w in lazy.weights]
-    require(explicit_shapes == lazy_shapes, f"build() made weights {explicit_shapes}, a first call made {lazy_shapes}")
-    explicit.set_weights(lazy.get_weights())
-    a, b = impl.numpy(explicit(impl.tensor(x))), impl.numpy(lazy(impl.tensor(x)))
-    require(np.array_equal(a, b), "explicitly built and lazily built layers with equal weights give different outputs")
+from conformance.fixtures.layers import kernel_and_bias
+from conformance.registry import MUST, SHOULD, NotApplicable, contract
 
 
 @contract(
     "LAYER-WEIGHT-LAYOUT",
-    area=AREA,
     level=MUST,
     statement="A built layer holds exactly [kernel, bias]: kernel (input_dim, units), bias (units,), both trainable.",
     rationale="get_weights/set_weights, checkpoints and the book's manual training loops all rely on this "
@@ -148,7 +69,6 @@ _CHANGED_DIM_EXAMPLES = [dict(shape=(2, 3), units=3, delta=1), dict(shape=(1, 2,
 
 @contract(
     "LAYER-REJECT-CHANGED-DIM",
-    area=AREA,
     level=MUST,
     statement="A built layer called with another last dimension raises and leaves its weights untouched.",
     rationale="Silently accepting (or silently rebuilding for) a new feature size hides data-pipeline bugs "
@@ -164,7 +84,6 @@ def check_reject_changed_dim(impl, shape, units, delta):
 
 @contract(
     "LAYER-REJECT-CHANGED-DIM-VALUEERROR",
-    area=AREA,
     level=SHOULD,
     statement="The error for a changed last dimension is a ValueError raised before any computation.",
     rationale="Keras's own Dense checks its input_spec and raises ValueError; a layer without a spec fails "
@@ -223,7 +142,6 @@ def _snake_case(name):
 
 @contract(
     "LAYER-INIT-KERNEL",
-    area=AREA,
     level=MUST,
     statement="The initial kernel follows the initializer the layer declares in kernel_initializer, with "
     "that initializer's parameters and Keras's fan computation (glorot_uniform for Keras's Dense, "
@@ -259,7 +177,6 @@ def check_init_kernel(impl):
 
 @contract(
     "LAYER-INIT-BIAS-ZEROS",
-    area=AREA,
     level=MUST,
     statement="The initial bias is all zeros.",
     rationale="Both the book's SimpleDense and Keras's Dense start the bias at zero; a random bias shifts "
@@ -273,32 +190,3 @@ def check_init_bias_zeros(impl, shape, units):
     layer.build(shape)
     _, bias = kernel_and_bias(impl, layer)
     require(np.all(bias == 0), f"initial bias is {bias}, expected zeros")
-
-
-@contract(
-    "LAYER-SET-GET-WEIGHTS",
-    area=AREA,
-    level=MUST,
-    statement="set_weights then get_weights returns the values set, and later changes to the caller's "
-    "arrays do not reach the layer.",
-    rationale="Copying weights between models (and the kit's own differential tests) rely on an exact "
-    "round trip; aliasing the caller's arrays lets an unrelated edit change a model.",
-    given={"case": strategies.dense_cases(2, 2)},
-    examples=[dict(case=strategies.example_case((2, 3), 3, None))],
-)
-def check_set_get_weights(impl, case):
-    """Round-trip drawn weights through set_weights/get_weights, then overwrite the arrays that were set
-    (64-byte-aligned copies, the buffers a framework that shares memory shares)."""
-    layer = impl.dense(case.units)
-    layer.build(case.x.shape)
-    given = [aligned_copy(case.kernel), aligned_copy(case.bias)]
-    layer.set_weights(given)
-    got = kernel_and_bias(impl, layer)
-    require(all(np.array_equal(a, b) for a, b in zip(got, [case.kernel, case.bias])), "get_weights differs from set_weights")
-    for array in given:
-        array += 1.0
-    after = layer.get_weights()
-    require(
-        all(np.array_equal(a, b) for a, b in zip(after, [case.kernel, case.bias])),
-        "changing the arrays passed to set_weights changed the layer's weights",
-    )

@@ -8,10 +8,7 @@ from hypothesis import strategies as st
 from conformance import oracles, strategies
 from conformance.fixtures import require
 from conformance.fixtures.layers import loaded_dense, params_of
-from conformance.contracts.gradients import requires_float64
 from conformance.registry import MUST, SHOULD, contract
-
-AREA = "numerics"
 
 
 def _forward_examples(activation):
@@ -27,37 +24,36 @@ def _forward_examples(activation):
     return [dict(case=case) for case in cases]
 
 
-def _forward_contract(activation):
-    @contract(
-        f"DENSE-FORWARD-{activation.upper()}",
-        area=AREA,
-        level=MUST,
+def _forward(activation):
+    """One variant of the forward family: the layer with ``activation``."""
+    return dict(
+        id=f"DENSE-FORWARD-{activation.upper()}",
         statement=f"With activation {activation!r}, the output equals {activation}(x @ kernel + bias) "
         "within the float32 error bound" + (", softmax taken over the last axis." if activation == "softmax" else "."),
-        rationale="The forward pass is the layer; a transposed kernel, a missing bias or an activation over "
-        "the wrong axis gives plausible-looking numbers that no shape check catches.",
         given={"case": strategies.dense_cases(2, 4, activation=st.just(activation))},
-        per_device=True,
         examples=_forward_examples(activation),
+        activation=activation,
     )
-    def check(impl, case):
-        """Load drawn weights, call on the drawn input, compare each entry with the float64 oracle
-        within the rounding-error bound of a length-d dot product plus the activation's ulps."""
-        layer = loaded_dense(impl, case)
-        _, output = impl.call(layer, case.x)
-        expected = oracles.forward([params_of(impl, layer, case.activation)], case.x)
-        oracles.assert_within(f"output of {activation} dense layer", output, expected)
-
-    return check
 
 
-for _activation in strategies.ACTIVATIONS:
-    _forward_contract(_activation)
+@contract(
+    level=MUST,
+    rationale="The forward pass is the layer; a transposed kernel, a missing bias or an activation over "
+    "the wrong axis gives plausible-looking numbers that no shape check catches.",
+    per_device=True,
+    variants=[_forward(activation) for activation in strategies.ACTIVATIONS],
+)
+def check_forward(impl, case, activation):
+    """Load drawn weights, call on the drawn input, compare each entry with the float64 oracle
+    within the rounding-error bound of a length-d dot product plus the activation's ulps."""
+    layer = loaded_dense(impl, case)
+    _, output = impl.call(layer, case.x)
+    expected = oracles.forward([params_of(impl, layer, case.activation)], case.x)
+    oracles.assert_within(f"output of {activation} dense layer", output, expected)
 
 
 @contract(
     "DENSE-SATURATION",
-    area=AREA,
     level=MUST,
     statement="For finite inputs of any magnitude up to float32's largest, the output is finite and "
     "saturates as the exact function does (sigmoid to 0 and 1, tanh to -1 and 1, softmax to a one-hot "
@@ -86,7 +82,6 @@ def check_saturation(impl, case):
 
 @contract(
     "DENSE-BATCH-INDEPENDENCE",
-    area=AREA,
     level=MUST,
     statement="Each output row depends only on its own input row: permuting the batch permutes the output, "
     "and a sub-batch gives the same rows as the full batch.",
@@ -118,7 +113,6 @@ def check_batch_independence(impl, case, order_seed):
 
 @contract(
     "DENSE-OUTPUT-DTYPE",
-    area=AREA,
     level=MUST,
     statement="Float inputs of any width come out in the layer's compute dtype (float32 by default).",
     rationale="Keras autocasts float inputs; a float64 batch leaking through doubles memory and silently "
@@ -140,7 +134,6 @@ def check_output_dtype(impl, case, dtype):
 
 @contract(
     "DENSE-ACTIVATION-BY-NAME",
-    area=AREA,
     level=SHOULD,
     statement="An activation given by name ('relu', ...) behaves exactly like the framework's activation function.",
     rationale="Keras accepts activation names everywhere; a layer that only takes callables breaks "
@@ -160,9 +153,13 @@ def check_activation_by_name(impl, case):
     require(np.array_equal(a, b), f"activation={case.activation!r} and its callable give different outputs")
 
 
+def requires_float64(impl, device):
+    """Why float64 contracts do not apply to ``impl`` (``None`` when they do)."""
+    return None if impl.supports_float64() else f"{impl.layer_name} cannot be built in float64"
+
+
 @contract(
     "DENSE-FLOAT64-PRECISION",
-    area=AREA,
     level=SHOULD,
     statement="A layer built with dtype='float64' computes in float64: its output equals the float64 oracle "
     "within the float64 error bound.",

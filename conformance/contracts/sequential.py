@@ -10,7 +10,6 @@ from conformance.fixtures import require
 from conformance.fixtures.layers import loaded_stack
 from conformance.registry import MUST, contract
 
-AREA = "sequential"
 
 # Equal widths (a reversed or skipped layer still runs and only the values show it), widths that
 # change (3 -> 2 -> 4) on a rank-3 input, and a large input through relu and sigmoid.
@@ -23,7 +22,6 @@ _STACK_EXAMPLES = (
 
 @contract(
     "SEQ-UNBUILT-UNTIL-USED",
-    area=AREA,
     level=MUST,
     statement="A Sequential without an Input is unbuilt after construction and after compile; the first "
     "call, or build(shape), builds it and every layer in it.",
@@ -50,7 +48,6 @@ def check_unbuilt_until_used(impl, shape, units, how):
 
 @contract(
     "SEQ-LAYERS-IN-ORDER",
-    area=AREA,
     level=MUST,
     statement="model.layers lists the given layers in order, whether passed as a list or with add().",
     rationale="Code that inspects or freezes model.layers[i] relies on this order.",
@@ -71,7 +68,6 @@ def check_layers_in_order(impl, units):
 
 @contract(
     "SEQ-WEIGHTS-IN-LAYER-ORDER",
-    area=AREA,
     level=MUST,
     statement="model.weights is the concatenation of the layers' weights, layer by layer, the same objects.",
     rationale="get_weights/set_weights on a model and checkpoint loading assume this order.",
@@ -90,7 +86,6 @@ def check_weights_in_layer_order(impl, case):
 
 @contract(
     "SEQ-FORWARD-COMPOSITION",
-    area=AREA,
     level=MUST,
     statement="The output of a Sequential equals its layers applied in order.",
     rationale="Applying layers out of order (or skipping one) still gives an output of the right shape "
@@ -115,7 +110,6 @@ def _stack_vjp_cases(draw):
 
 @contract(
     "SEQ-GRAD-CHAIN-RULE",
-    area=AREA,
     level=MUST,
     statement="Gradients through a Sequential follow the chain rule for every layer's kernel and bias and for the input.",
     rationale="Each layer can be right on its own while the stack is wrong (a gradient cut between layers, "

@@ -10,8 +10,6 @@ from conformance.fixtures import assert_same_shape, require
 from conformance.fixtures.layers import loaded_dense, params_of
 from conformance.registry import MUST, SHOULD, contract
 
-AREA = "shapes"
-
 
 def _check_output_shape(impl, shape, units):
     layer = impl.dense(units)
@@ -19,39 +17,36 @@ def _check_output_shape(impl, shape, units):
     assert_same_shape(f"output for input {shape}", output.shape, shape[:-1] + (units,))
 
 
-def _shape_contract(contract_id, rank_low, rank_high, level, statement, examples):
-    @contract(
-        contract_id,
-        area=AREA,
-        level=level,
-        statement=statement,
-        rationale="Sequence (3D) and image-like (4D) inputs go through the same Dense as tabular data; "
-        "a layer that only handles 2D breaks every model that is not a plain MLP.",
-        given={"shape": strategies.input_shapes(rank_low, rank_high), "units": strategies.units},
-        examples=[dict(shape=shape, units=n_units) for shape, n_units in examples],
-    )
-    def check(impl, shape, units):
-        """Call a fresh layer on zeros of the drawn shape and compare the output shape."""
-        _check_output_shape(impl, shape, units)
-
-    return check
+def _per_rank(contract_id, rank_low, rank_high, level, statement, examples):
+    """One variant of the shape family: inputs of rank ``rank_low`` to ``rank_high``."""
+    return dict(id=contract_id, level=level, statement=statement,
+                given={"shape": strategies.input_shapes(rank_low, rank_high), "units": strategies.units},
+                examples=[dict(shape=shape, units=n_units) for shape, n_units in examples])
 
 
 # Pinned: a batch of one and of several, units both equal to and different from the input size,
 # and leading axes of different lengths (so merging or swapping them changes the shape).
-_shape_contract("DENSE-SHAPE-2D", 2, 2, MUST, "A 2D input (batch, d) gives an output of shape (batch, units).",
-                [((1, 3), 2), ((4, 3), 3)])
-_shape_contract("DENSE-SHAPE-3D", 3, 3, MUST, "A 3D input (batch, t, d) gives an output of shape (batch, t, units).",
-                [((2, 3, 4), 2), ((1, 1, 3), 3)])
-_shape_contract("DENSE-SHAPE-4D", 4, 4, MUST, "A 4D input (batch, h, w, d) gives an output of shape (batch, h, w, units).",
-                [((2, 3, 1, 2), 4), ((1, 2, 2, 3), 3)])
-_shape_contract("DENSE-SHAPE-ND", 5, 6, SHOULD, "Inputs of rank 5 and 6 give shape[:-1] + (units,) as well.",
-                [((2, 1, 3, 1, 2), 3), ((1, 2, 1, 2, 1, 3), 1)])
+@contract(
+    rationale="Sequence (3D) and image-like (4D) inputs go through the same Dense as tabular data; "
+    "a layer that only handles 2D breaks every model that is not a plain MLP.",
+    variants=[
+        _per_rank("DENSE-SHAPE-2D", 2, 2, MUST, "A 2D input (batch, d) gives an output of shape (batch, units).",
+                  [((1, 3), 2), ((4, 3), 3)]),
+        _per_rank("DENSE-SHAPE-3D", 3, 3, MUST, "A 3D input (batch, t, d) gives an output of shape (batch, t, units).",
+                  [((2, 3, 4), 2), ((1, 1, 3), 3)]),
+        _per_rank("DENSE-SHAPE-4D", 4, 4, MUST, "A 4D input (batch, h, w, d) gives an output of shape (batch, h, w, units).",
+                  [((2, 3, 1, 2), 4), ((1, 2, 2, 3), 3)]),
+        _per_rank("DENSE-SHAPE-ND", 5, 6, SHOULD, "Inputs of rank 5 and 6 give shape[:-1] + (units,) as well.",
+                  [((2, 1, 3, 1, 2), 3), ((1, 2, 1, 2, 1, 3), 1)]),
+    ],
+)
+def check_output_shape(impl, shape, units):
+    """Call a fresh layer on zeros of the drawn shape and compare the output shape."""
+    _check_output_shape(impl, shape, units)
 
 
 @contract(
     "DENSE-REJECT-LOW-RANK",
-    area=AREA,
     level=SHOULD,
     statement="An input of rank 0 or 1 is rejected with an exception, whether or not the layer is built.",
     rationale="A vector has no batch axis; treating it as one sample or as a batch of scalars silently "
@@ -84,7 +79,6 @@ def _compute_output_shape_missing(impl, device):
 
 @contract(
     "DENSE-COMPUTE-OUTPUT-SHAPE",
-    area=AREA,
     level=MUST,
     statement="compute_output_shape(input_shape) gives the shape of the real output and does not build the layer.",
     rationale="Keras uses compute_output_shape to infer shapes of symbolic models; a wrong answer breaks "
@@ -104,7 +98,6 @@ def check_compute_output_shape(impl, shape, units):
 
 @contract(
     "DENSE-RANK-RESHAPE-EQUIVALENCE",
-    area=AREA,
     level=MUST,
     statement="Applying the layer to a rank-k input equals reshaping it to 2D, applying, and reshaping back.",
     rationale="This is what 'contracts the last axis' means; a layer that mixes leading axes (or adds the "
@@ -130,7 +123,6 @@ def check_rank_reshape_equivalence(impl, case):
 
 @contract(
     "DENSE-EMPTY-BATCH",
-    area=AREA,
     level=SHOULD,
     statement="A batch of zero rows gives an empty output of shape (0, ..., units).",
     rationale="Empty batches occur at the end of filtered pipelines; Keras 3 and tf_keras both return an "

@@ -27,7 +27,6 @@ from conformance.fixtures import require
 from conformance.registry import MUST, SHOULD, contract
 from conformance.strategies import fixed_regression_case, fixed_split_case
 
-AREA = "training"
 
 # The cases the fit contracts exist for, pinned as explicit examples so that every profile runs
 # them (a quick profile draws only two examples per fit contract): several batches with a partial
@@ -46,7 +45,6 @@ _TAPE_RATIONALE = (
 
 @contract(
     "TRAIN-SGD-STEP-EQUALS-TAPE",
-    area=AREA,
     level=MUST,
     statement="One full-batch fit step with plain SGD and shuffle=False equals w -= lr * grad(mean batch loss) "
     "from the same weights.",
@@ -64,7 +62,6 @@ def check_sgd_step_equals_tape(impl, case):
 
 @contract(
     "TRAIN-SGD-EPOCH-EQUALS-STEPS",
-    area=AREA,
     level=MUST,
     statement="An unshuffled epoch equals ceil(N / batch_size) tape steps over consecutive batches, the last "
     "partial batch included.",
@@ -89,35 +86,39 @@ ZERO_GRADIENT = strategies.RegressionCase(
 )
 
 
-def _optimizer_contract(contract_id, name, label, examples=(), **hyperparameters):
-    @contract(
-        contract_id,
-        area=AREA,
-        level=MUST,
+def _optimizer(contract_id, name, label, examples=(), **hyperparameters):
+    """One variant of the optimizer family: fit with ``name`` (``label`` in messages) and ``hyperparameters``."""
+    return dict(
+        id=contract_id,
         statement=f"fit with {label} follows Keras's {label} update rule step by step, slots carried across batches "
         "and epochs.",
         rationale=_TAPE_RATIONALE + f" {label}'s slots (and Adam's step count) must advance once per batch.",
-        given={"case": strategies.regression_cases(), "epochs": st.integers(1, 2)},
-        per_device=True,
         examples=(dict(case=PARTIAL_LAST_BATCH, epochs=2), *examples),
+        name=name,
+        label=label,
+        hyperparameters=hyperparameters,
     )
-    def check(impl, case, epochs):
-        model = compiled_linear(impl, case, name, **hyperparameters)
-        fit(model, case.x, case.y, batch_size=case.batch_size, epochs=epochs, shuffle=False)
-        assert_weights_match(impl, model, trace_epochs(case, epochs, name, **hyperparameters)[-1], f"weights after fit with {label}")
-
-    check.__doc__ = f"Unshuffled fit with {label} against the float64 interval oracle of its update rule (oracles.{name}_step)."
-    return check
 
 
-check_sgd_momentum_steps = _optimizer_contract("TRAIN-SGD-MOMENTUM-MATCHES-ORACLE", "sgd", "SGD(momentum=0.9)", momentum=0.9)
-check_rmsprop_steps = _optimizer_contract("TRAIN-RMSPROP-MATCHES-ORACLE", "rmsprop", "RMSprop")
-check_adam_steps = _optimizer_contract("TRAIN-ADAM-MATCHES-ORACLE", "adam", "Adam", examples=(dict(case=ZERO_GRADIENT, epochs=2),))
+@contract(
+    level=MUST,
+    given={"case": strategies.regression_cases(), "epochs": st.integers(1, 2)},
+    per_device=True,
+    variants=[
+        _optimizer("TRAIN-SGD-MOMENTUM-MATCHES-ORACLE", "sgd", "SGD(momentum=0.9)", momentum=0.9),
+        _optimizer("TRAIN-RMSPROP-MATCHES-ORACLE", "rmsprop", "RMSprop"),
+        _optimizer("TRAIN-ADAM-MATCHES-ORACLE", "adam", "Adam", examples=(dict(case=ZERO_GRADIENT, epochs=2),)),
+    ],
+)
+def check_optimizer_steps(impl, case, epochs, name, label, hyperparameters):
+    """Unshuffled fit with {label} against the float64 interval oracle of its update rule (oracles.{name}_step)."""
+    model = compiled_linear(impl, case, name, **hyperparameters)
+    fit(model, case.x, case.y, batch_size=case.batch_size, epochs=epochs, shuffle=False)
+    assert_weights_match(impl, model, trace_epochs(case, epochs, name, **hyperparameters)[-1], f"weights after fit with {label}")
 
 
 @contract(
     "TRAIN-HISTORY-ONE-FLOAT-PER-EPOCH",
-    area=AREA,
     level=MUST,
     statement="fit returns a History whose every key holds one float per epoch run and whose .epoch is "
     "list(range(initial_epoch, epochs)).",
@@ -140,7 +141,6 @@ def check_history_one_float_per_epoch(impl, case, epochs, initial_epoch):
 
 @contract(
     "TRAIN-EPOCH-LOSS-WEIGHTED-MEAN",
-    area=AREA,
     level=MUST,
     statement="The epoch loss is the batch-size-weighted mean of the per-batch losses, each computed before "
     "that batch's update.",
@@ -166,7 +166,6 @@ def _zero_one(targets):
 
 @contract(
     "TRAIN-EPOCH-METRICS-MATCH-BATCHES",
-    area=AREA,
     level=MUST,
     statement="Each compiled metric's History value for an epoch is its mean over every row of that epoch's "
     "batches, each row scored with the weights before its batch's update; its val_ value is its mean over "
@@ -204,7 +203,6 @@ _LOSSES = st.sampled_from(("mse", "mae", "binary_crossentropy"))
 
 @contract(
     "TRAIN-EVALUATE-FULL-DATA-LOSS",
-    area=AREA,
     level=MUST,
     statement="evaluate returns the loss over the whole data set, whatever the batch size.",
     rationale="Reported test scores must not depend on how the data was batched; averaging batch means "
@@ -228,7 +226,6 @@ def check_evaluate_full_data_loss(impl, case, loss):
 
 @contract(
     "TRAIN-PREDICT-BATCHWISE",
-    area=AREA,
     level=MUST,
     statement="predict returns one output row per input row, equal to calling the model on the data batch by batch.",
     rationale="predict is how models are used after training; a dropped partial batch loses rows, a reordering "
@@ -252,7 +249,6 @@ _recorder_rows = st.integers(2, 6)
 
 @contract(
     "TRAIN-SHUFFLE-PERMUTES-EACH-EPOCH",
-    area=AREA,
     level=MUST,
     statement="With shuffle=True every epoch uses each row exactly once, in some order; with shuffle=False "
     "every epoch uses the rows in their given order.",
@@ -277,7 +273,6 @@ def check_shuffle_permutes_each_epoch(impl, rows, epochs):
 
 @contract(
     "TRAIN-SHUFFLE-REPEATABLE-UNDER-SEED",
-    area=AREA,
     level=MUST,
     statement="After set_random_seed(s), a fit with shuffle=True uses the same row order as another fit after "
     "set_random_seed(s).",
@@ -305,7 +300,6 @@ _SHUFFLE_ROWS = 6
 
 @contract(
     "TRAIN-SHUFFLE-NEW-ORDER-EACH-EPOCH",
-    area=AREA,
     level=SHOULD,
     statement="With shuffle=True, the epochs of one fit do not all reuse one permutation, also after set_random_seed.",
     rationale="Reshuffling every epoch is what shuffle promises; reusing one permutation makes seeded runs see "
@@ -338,7 +332,6 @@ _CLOUD_ACCURACY = 0.9
 
 @contract(
     "TRAIN-LEARNS-TWO-CLOUDS",
-    area=AREA,
     level=MUST,
     statement="On the book's two Gaussian clouds a linear classifier trained with fit reaches at least 90% "
     "accuracy and its loss falls.",
@@ -368,7 +361,6 @@ def check_learns_two_clouds(impl, seed):
 
 @contract(
     "TRAIN-INPUTS-UNCHANGED",
-    area=AREA,
     level=MUST,
     statement="fit, evaluate and predict never modify the caller's arrays (x, y, validation data, sample weights).",
     rationale="In-place normalisation or shuffling of the caller's arrays corrupts the data set for the next "

@@ -24,7 +24,6 @@ from conformance.fixtures import require
 from conformance.registry import MUST, contract
 from conformance.strategies import fixed_regression_case, fixed_split_case
 
-AREA = "validation"
 
 # At least 4 rows, so that every drawn split (at most 0.75) leaves a training row: a draw without one
 # would have to be skipped, and ERR-VALIDATION-SPLIT-EMPTY-SIDE covers that case.
@@ -38,7 +37,6 @@ SPLIT_RANK_3 = fixed_split_case(rows=4, batch_size=2, validation_rows=3, inner=(
 
 @contract(
     "VAL-KEYS-WITH-VALIDATION-DATA",
-    area=AREA,
     level=MUST,
     statement="validation_data given as (x, y) or (x, y, sample_weight) adds a val_ key for the loss and for "
     "every metric, one value per epoch.",
@@ -61,7 +59,6 @@ def check_keys_with_validation_data(impl, example, with_weights, epochs):
 
 @contract(
     "VAL-LOSS-AT-END-OF-EPOCH",
-    area=AREA,
     level=MUST,
     statement="val_loss equals the loss on the validation data (sample weights applied) with the weights at "
     "the end of that epoch.",
@@ -87,7 +84,6 @@ def check_loss_at_end_of_epoch(impl, example, epochs, weighted):
 
 @contract(
     "VAL-DOES-NOT-CHANGE-TRAINING",
-    area=AREA,
     level=MUST,
     statement="Adding validation_data changes neither the trained weights nor the optimizer's step count.",
     rationale="Validation that trains on its rows leaks the held-out set; validation that advances the optimizer "
@@ -111,7 +107,6 @@ def check_does_not_change_training(impl, example, epochs):
 
 @contract(
     "VAL-SPLIT-TAKES-LAST-ROWS",
-    area=AREA,
     level=MUST,
     statement="validation_split=f is the same as passing the last N - floor(N * (1 - f)) rows as validation_data "
     "and training on the others.",
@@ -138,7 +133,6 @@ def check_split_takes_last_rows(impl, case, split, epochs):
 
 @contract(
     "VAL-SPLIT-BEFORE-SHUFFLE",
-    area=AREA,
     level=MUST,
     statement="With validation_split and shuffle=True, training uses exactly the first floor(N * (1 - f)) rows, "
     "each once per epoch; shuffling happens after the split.",
@@ -161,7 +155,6 @@ def check_split_before_shuffle(impl, rows, split):
 
 @contract(
     "VAL-DATA-WINS-OVER-SPLIT",
-    area=AREA,
     level=MUST,
     statement="When validation_data and validation_split are both given, validation_data is used and all rows train.",
     rationale="Keras documents the precedence; splitting anyway silently discards training rows.",
@@ -181,7 +174,6 @@ def check_data_wins_over_split(impl, example, split):
 
 @contract(
     "VAL-FREQ-SELECTS-EPOCHS",
-    area=AREA,
     level=MUST,
     statement="validation_freq=k validates the epochs whose 1-based number is a multiple of k; a list validates "
     "the epochs (1-based) it contains; the values equal those of validating every epoch.",
@@ -211,7 +203,6 @@ def _requires_dropout(impl, device):
 
 @contract(
     "VAL-INFERENCE-MODE",
-    area=AREA,
     level=MUST,
     statement="Validation runs in inference mode: a Dropout layer passes values through unchanged when val_loss is computed.",
     rationale="Validating in training mode reports a noisy, pessimistic val_loss and mis-drives early stopping.",

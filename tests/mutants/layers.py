@@ -2,7 +2,8 @@
 
 Each mutant is the book's SimpleDense (or Keras's Dense, where the contract needs float64 or
 ``compute_output_shape``) broken in exactly one way. ``targets`` names the contract that must kill
-it; ``symptom`` is a fragment of the failure message a user would read, so a test notices when a
+it: a Dense contract, or a generic one where Dense shares the behaviour with every layer (those run on
+the Dense spec, ``Class(units=3)`` on vectors); ``symptom`` is a fragment of the failure message a user would read, so a test notices when a
 mutant is killed for the wrong reason (a crash in setup instead of the contract's own check).
 
 Layer mutants are tested with ``adapters.load("keras", layer="tests.mutants.layers:<Name>")``.
@@ -25,7 +26,7 @@ from examples.book.simple_dense import SimpleDense
 class EagerBuild(SimpleDense):
     """Creates its weights in __init__, guessing input_dim == units, instead of on the first call."""
 
-    targets = "LAYER-UNBUILT-AT-INIT"
+    targets = "GENERIC-UNBUILT-AT-INIT"
     symptom = "right after construction"
 
     def __init__(self, units, activation=None):
@@ -36,7 +37,7 @@ class EagerBuild(SimpleDense):
 class RebuildEveryCall(SimpleDense):
     """Calls build(inputs.shape) at the start of every call, replacing its weights with fresh ones."""
 
-    targets = "LAYER-BUILD-ONCE"
+    targets = "GENERIC-BUILD-ONCE"
     symptom = "build calls"
 
     def call(self, inputs):
@@ -378,11 +379,15 @@ class ActivationDerivativeDropped(SimpleDense):
 
 
 class DenseActivationDerivativeDropped(keras.layers.Dense):
-    """Keras's Dense with the straight-through activation gradient; float64-capable, so finite
-    differences of its own forward pass expose it."""
+    """Keras's Dense, tanh unless told otherwise, with the straight-through activation gradient;
+    float64-capable, so finite differences of its own forward pass expose it (the generic contracts
+    build it as the Dense spec does, Class(units=3), hence the default activation)."""
 
-    targets = "GRAD-FINITE-DIFFERENCE"
+    targets = "GENERIC-GRAD-FINITE-DIFFERENCE"
     symptom = "finite differences"
+
+    def __init__(self, units, activation="tanh", **kwargs):
+        super().__init__(units, activation=activation, **kwargs)
 
     def call(self, inputs):
         return _without_activation_derivative(self.activation, ops.matmul(inputs, self.kernel) + self.bias)
@@ -391,7 +396,7 @@ class DenseActivationDerivativeDropped(keras.layers.Dense):
 class KernelReadAsConstant(SimpleDense):
     """Reads the kernel's value as a numpy constant in call, cutting the kernel off the tape."""
 
-    targets = "GRAD-EVERY-TRAINABLE-WEIGHT"
+    targets = "GENERIC-FIT-STEP-FINITE-GRADIENTS"
     symptom = "trainable weight 0"
 
     def call(self, inputs):
@@ -402,22 +407,22 @@ class KernelReadAsConstant(SimpleDense):
 class FrozenStillTrainable(SimpleDense):
     """Reports its weights as trainable even when layer.trainable is False."""
 
-    targets = "GRAD-FROZEN-LAYER"
-    symptom = "frozen layer still has"
+    targets = "GENERIC-TRAINABLE-FALSE-FREEZES"
+    symptom = "the layer still has"
 
     @property
     def trainable_weights(self):
         return list(self.weights)
 
 
-# --- devices -----------------------------------------------------------------------------------
+# --- devices (the generic placement contract, on the Dense spec) ------------------------------
 
 
 class WeightsPinnedToCPU0(SimpleDense):
     """Creates its weights under tf.device('/CPU:0') whatever device the caller asked for."""
 
-    targets = "DEVICE-PLACEMENT"
-    symptom = "expected everything on CPU:1"
+    targets = "GENERIC-DEVICE-PLACEMENT"
+    symptom = "every weight on CPU:1"
     device = "CPU:1"  # on CPU:0 the pinning is invisible
 
     def build(self, input_shape):
