@@ -14,7 +14,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from conformance import __version__, outcomes
-from conformance.outcomes import STATUSES, counts
+from conformance.outcomes import (BLOCKED, ERROR, FAILED, NOT_APPLICABLE, PASSED, SKIPPED, STATUSES, TIMEOUT, XFAILED,
+                                  XPASSED, Result, Status, counts)
 
 SCHEMA_VERSION = 2  # 2: error, timeout and blocked statuses; interrupted, fail_on and exit_status
 SCORE_DEFINITION = (
@@ -23,7 +24,6 @@ SCORE_DEFINITION = (
     "errors and devices absent from the machine are left out, so skipping a failing contract never "
     "raises the score"
 )
-REPORT_OPTIONS = ("report_json", "report_junit", "report_html")
 
 
 def failure_text(result, contract) -> str:
@@ -56,11 +56,11 @@ def _indent(text, prefix="    "):
 
 def score(results) -> float | None:
     """Fraction of scored cells that passed (see :data:`SCORE_DEFINITION`); ``None`` when none is scored."""
-    undecided = (outcomes.SKIPPED, outcomes.NOT_APPLICABLE, outcomes.BLOCKED, outcomes.ERROR)
+    undecided = (SKIPPED, NOT_APPLICABLE, BLOCKED, ERROR)
     scored = [r for r in results if r.status not in undecided or "expected" in r.extra]
     if not scored:
         return None
-    return sum(r.status in ("passed", "xpassed") for r in scored) / len(scored)
+    return sum(r.status in (PASSED, XPASSED) for r in scored) / len(scored)
 
 
 def build(results, impl_info, devices, profile, seed, duration=None, stale=(), interrupted=False, fail_on="must",
@@ -72,7 +72,7 @@ def build(results, impl_info, devices, profile, seed, duration=None, stale=(), i
     that finished); ``fail_on`` which levels fail the run, which the JUnit report follows; ``shard``
     ``(K, N)`` when the run was one shard of N (recorded as ``"K/N"``).
     """
-    by_level = {level: counts([r for r in results if r.level == level]) for level in (outcomes.MUST, outcomes.SHOULD)}
+    by_level = {level: counts([r for r in results if r.level == level]) for level in outcomes.LEVELS}
     if exit_status is None:
         exit_status = outcomes.exit_status(results, fail_on, interrupted)
     return {
@@ -101,13 +101,10 @@ def build(results, impl_info, devices, profile, seed, duration=None, stale=(), i
 def _record(result) -> dict:
     from conformance.reproduce import literal
 
-    record = {k: v for k, v in result.to_dict().items() if k != "extra"}
-    record["duration"] = round(result.duration, 4)
-    extra = dict(result.extra)
-    example = extra.pop("example", None)
-    if example is not None:
+    record = result.to_record()
+    example = result.extra.get("example")
+    if example is not None:  # the drawn values as Python source, which JSON can hold
         record["example"] = {name: _safe_literal(literal, value) for name, value in example.items()}
-    record.update({k: v for k, v in extra.items() if _is_json(v)})
     return record
 
 
@@ -116,14 +113,6 @@ def _safe_literal(literal, value):
         return literal(value)
     except TypeError:
         return repr(value)
-
-
-def _is_json(value) -> bool:
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 # -- writers -------------------------------------------------------------------------------------
@@ -175,9 +164,10 @@ def check_writable(path, option) -> None:
     os.unlink(probe)
 
 
-def requested(args) -> dict:
-    """``{--report-x: path}`` for the reports a ``run`` was asked for."""
-    return {f"--{name.replace('_', '-')}": getattr(args, name) for name in REPORT_OPTIONS if getattr(args, name, None)}
+def requested(*, json=None, junit=None, html=None) -> dict:
+    """``{--report-x: path}`` for the reports asked for: a path per format, ``None`` for one not wanted."""
+    paths = {"--report-json": json, "--report-junit": junit, "--report-html": html}
+    return {option: path for option, path in paths.items() if path}
 
 
 def write_json(path, report: dict) -> Path:
@@ -195,14 +185,14 @@ def junit_xml(report: dict) -> str:
     fail_on = report.get("fail_on", "must")
     records = report["results"]
     failing = [r for r in records if _fails_run(r, fail_on)]
-    errors = [r for r in records if r["status"] == outcomes.ERROR]
+    errors = [r for r in records if r["status"] == ERROR]
     suite = ET.Element(
         "testsuite",
         name=f"keras-conformance {impl['name']}",
         tests=str(len(records)),
         failures=str(len(failing)),
         errors=str(len(errors)),
-        skipped=str(len(records) - len(failing) - len(errors) - sum(r["status"] in (outcomes.PASSED, outcomes.XPASSED) for r in records)),
+        skipped=str(len(records) - len(failing) - len(errors) - sum(r["status"] in (PASSED, XPASSED) for r in records)),
         time=f"{sum(r['duration'] for r in records):.3f}",
     )
     properties = ET.SubElement(suite, "properties")
@@ -221,68 +211,50 @@ def junit_xml(report: dict) -> str:
     ):
         ET.SubElement(properties, "property", name=name, value=str(value))
     for record in records:
-        device = "any" if record["device"] == outcomes.DEFAULT_DEVICE else record["device"]
         case = ET.SubElement(
             suite,
             "testcase",
             classname=f"keras_conformance.{record['area']}",
-            name=f"{record['contract_id']}[{record['impl']}-{device}]",
+            name=f"{record['contract_id']}[{record['impl']}-{outcomes.column(record['device'])}]",
             time=f"{record['duration']:.3f}",
         )
-        status, message = record["status"], record["message"]
+        status, message = Status(record["status"]), record["message"]
         first_line = message.splitlines()[0] if message else status
         details = "\n\n".join(filter(None, [message, record["counterexample"], record.get("snippet", ""), record.get("traceback", "")]))
         if _fails_run(record, fail_on):
             failure = ET.SubElement(case, "failure", message=first_line, type=f"{record['level']} {status}")
             failure.text = details
-        elif status == outcomes.ERROR:
+        elif status == ERROR:
             error = ET.SubElement(case, "error", message=first_line, type="keras-conformance kit error")
             error.text = details
-        elif status in (outcomes.FAILED, outcomes.TIMEOUT):
+        elif status in outcomes.FAILING:
             finding = ET.SubElement(case, "skipped", message=f"{record['level']} finding, does not fail the run: {first_line}")
             finding.text = details
-        elif status not in (outcomes.PASSED, outcomes.XPASSED):
-            label = {"not_applicable": "not applicable", "xfailed": "expected failure"}.get(status, status)
-            ET.SubElement(case, "skipped", message=f"{label}: {message.splitlines()[0] if message else ''}".strip())
+        elif status not in (PASSED, XPASSED):
+            ET.SubElement(case, "skipped", message=f"{status.words}: {message.splitlines()[0] if message else ''}".strip())
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 
 def _fails_run(record: dict, fail_on) -> bool:
-    return outcomes.fails_run(outcomes.Result(**{k: record[k] for k in ("contract_id", "area", "level", "impl", "device", "status")}), fail_on)
+    return outcomes.fails_run(Result.from_record(record), fail_on)
 
 
 def write_junit(path, report: dict) -> Path:
     return write_atomic(path, junit_xml(report))
 
 
-CELL_STYLE = {
-    "passed": ("pass", "#1a7f37", "#dafbe1"),
-    "failed": ("FAIL", "#ffffff", "#cf222e"),
-    "error": ("ERROR", "#ffffff", "#8250df"),
-    "timeout": ("TIME", "#ffffff", "#bc4c00"),
-    "blocked": ("blocked", "#57606a", "#eaeef2"),
-    "skipped": ("skip", "#57606a", "#eaeef2"),
-    "not_applicable": ("n/a", "#57606a", "#f6f8fa"),
-    "xfailed": ("xfail", "#6e4c00", "#fff1c2"),
-    "xpassed": ("XPASS", "#ffffff", "#bf8700"),
-}
-
-
 def html_page(report: dict) -> str:
-    """One self-contained page (inline CSS, no scripts, no external resources) with the matrix."""
-    impl = report["implementation"]
-    columns = report.get("columns") or ["any"] + report["devices"]  # a --matrix merge: implementation x device
-    rows = {}
-    for record in report["results"]:
-        column = record.get("column") or ("any" if record["device"] == "default" else record["device"])
-        rows.setdefault((record["contract_id"], record["level"], record["area"]), {})[column] = record
+    """One self-contained page (inline CSS, no scripts, no external resources) that opens with what needs
+    attention: a grid of areas by column, each square coloured by its most telling cell, then the failures,
+    SHOULD findings and kit errors with what it takes to act on each, then the full matrix."""
     escape = html.escape
-    score = report["score"]
-    tally = report["counts"]
-    css = "".join(
-        f".s-{status}{{color:{fg};background:{bg}}}" for status, (_, fg, bg) in CELL_STYLE.items()
-    )
+    impl = report["implementation"]
+    results = [Result.from_record(record) for record in report["results"]]
+    columns = report.get("columns") or [outcomes.ANY_COLUMN] + report["devices"]  # a --matrix merge: implementation x device
+    score, tally = report["score"], report["counts"]
+    sections = outcomes.attention(results, report.get("fail_on", "must"))
+    sections["expected"] = [r for r in results if r.status == XFAILED]
     out = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -290,49 +262,28 @@ def html_page(report: dict) -> str:
         "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#1f2328}"
         "table{border-collapse:collapse}td,th{border:1px solid #d0d7de;padding:3px 8px;font-size:14px}"
         "td.cell{text-align:center;font-weight:600;min-width:4em}pre{background:#f6f8fa;padding:8px;overflow-x:auto}"
-        f"{css}</style></head><body>",
+        ".badge{padding:1px 6px;border-radius:3px;font-weight:600}section.entry{border-top:1px solid #d0d7de;margin-top:1em}"
+        "summary{cursor:pointer}#legend{font-size:13px;color:#57606a}"
+        + "".join(f".s-{status.value}{{{status.style}}}" for status in STATUSES) + "</style></head><body>",
         f"<h1>keras-conformance {escape(report['kit']['version'])}: {escape(impl['name'])} {escape(str(impl.get('version', '')))}</h1>",
         '<p id="interrupted"><b>Interrupted: only the cells that finished are shown.</b></p>' if report.get("interrupted") else "",
         '<p id="summary">'
         + f"backend {escape(str(impl.get('backend', '')))}, layer {escape(str(impl.get('layer', '')))}; "
         + f"profile {escape(str(report['profile']))}, seed {escape(str(report['seed']))}<br>"
-        + ", ".join(f"{tally[s]} {s.replace('_', ' ')}" for s in STATUSES)
+        + ", ".join(f"{tally[s]} {s.words}" for s in STATUSES)
         + f"<br>score: <b id=\"score\">{'n/a' if score is None else f'{score:.1%}'}</b> ({escape(SCORE_DEFINITION)})</p>",
-        '<table id="matrix"><thead><tr><th>contract</th><th>level</th><th>area</th>'
-        + "".join(f"<th>{escape(c)}</th>" for c in columns)
-        + "</tr></thead><tbody>",
+        '<p id="legend">' + " &nbsp; ".join(f'<span class="badge s-{s.value}">{escape(s.label)}</span> {escape(s.meaning)}'
+                                          for s in STATUSES) + "</p>",
     ]
-    for (contract_id, level, area), cells in rows.items():
-        out.append(f'<tr><td><a href="#{escape(contract_id)}">{escape(contract_id)}</a></td><td>{level}</td><td>{area}</td>')
-        for column in columns:
-            record = cells.get(column)
-            if record is None:
-                out.append('<td class="cell"></td>')
-                continue
-            label = CELL_STYLE[record["status"]][0]
-            title = escape(record["message"].splitlines()[0] if record["message"] else record["status"])
-            out.append(f'<td class="cell s-{record["status"]}" title="{title}">{label}</td>')
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    problems = [r for r in report["results"] if r["status"] in ("failed", "timeout", "error", "xpassed", "xfailed")]
-    if problems:
-        out.append('<h2>Failures, kit errors and expected failures</h2><div id="failures">')
-        anchored = set()
-        for record in problems:
-            anchor = "" if record["contract_id"] in anchored else f' id="{escape(record["contract_id"])}"'
-            anchored.add(record["contract_id"])
-            out.append(
-                f'<section{anchor} class="failure"><h3>{escape(record["contract_id"])} '
-                f'[{record["level"]}] {escape(record["status"])} on {escape(record["impl"])} / {escape(record["device"])}</h3>'
-                f"<pre>{escape(record['message'])}</pre>"
-            )
-            if record["counterexample"]:
-                out.append(f"<p>shrunk counterexample:</p><pre>{escape(record['counterexample'])}</pre>")
-            out.append(f"<p>seed {record['seed']}; replay: <code>{escape(record['reproduce'])}</code></p>")
-            if record.get("snippet"):
-                out.append(f"<p>reproduce in Python:</p><pre>{escape(record['snippet'])}</pre>")
-            out.append("</section>")
-        out.append("</div>")
+    out += _grid(results, columns)
+    statements = _statements()
+    anchored = set()  # the matrix links a contract to its first entry
+    for key, title in SECTIONS.items():
+        if sections[key]:
+            out.append(f'<h2>{escape(title)}</h2><div id="{key}">')
+            out += [_entry(result, statements.get(result.contract_id, ""), anchored) for result in sections[key]]
+            out.append("</div>")
+    out += _matrix(results, columns)
     if report["stale_expected_failures"]:
         out.append("<h2>Unused expected failures</h2><ul>")
         out += [f"<li>{escape(e['source'])}: {escape(e['contract'])} matched no cell of this run</li>" for e in report["stale_expected_failures"]]
@@ -341,14 +292,103 @@ def html_page(report: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+# The page's sections of cells to act on, in order (see outcomes.attention), then the expected failures.
+SECTIONS = {
+    "failures": "Failures (these fail the run)",
+    "findings": "SHOULD findings (reported, not failing the run)",
+    "errors": "Kit errors (the kit raised; not the implementation's failure)",
+    "expected": "Expected failures (failed, as the expected-failures file says)",
+}
+
+
+def _column_of(result) -> str:
+    return result.extra.get("column") or outcomes.column(result.device)
+
+
+def _grid(results, columns) -> list[str]:
+    """Areas by column: each square coloured by its most telling status, with the cells per status."""
+    escape = html.escape
+    squares = {}
+    for result in results:
+        squares.setdefault(result.area, {}).setdefault(_column_of(result), []).append(result.status)
+    out = ['<h2>By area</h2><table id="grid"><thead><tr><th>area</th>' + "".join(f"<th>{escape(c)}</th>" for c in columns)
+           + "</tr></thead><tbody>"]
+    for area, row in squares.items():
+        out.append(f"<tr><th>{escape(area)}</th>")
+        for column in columns:
+            statuses = row.get(column, [])
+            if not statuses:
+                out.append('<td class="cell"></td>')
+                continue
+            present = sorted(set(statuses), key=lambda status: status.precedence)
+            text = "<br>".join(f"{statuses.count(s)} {escape(s.label)}" for s in present)
+            title = escape(", ".join(f"{statuses.count(s)} {s.words}" for s in present))
+            out.append(f'<td class="cell s-{present[0].value}" title="{title}">{text}</td>')
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return out
+
+
+def _entry(result, statement, anchored) -> str:
+    """One cell to act on: the contract's statement, the message, the counterexample and the snippet
+    (collapsible), the seed and the command that replays it."""
+    escape = html.escape
+    anchor = "" if result.contract_id in anchored else f' id="{escape(result.contract_id)}"'
+    anchored.add(result.contract_id)
+    parts = [f'<section class="entry"{anchor}><h3><span class="badge s-{result.status.value}">{escape(result.status.label)}</span> '
+             f"{escape(result.contract_id)} [{escape(result.level)}] on {escape(result.impl)} / {escape(result.device)}</h3>"]
+    if statement:
+        parts.append(f'<p class="statement">{escape(statement)}</p>')
+    parts.append(f"<pre>{escape(result.message)}</pre>")
+    for summary, text, is_open in (("shrunk counterexample (hypothesis)", result.counterexample, True),
+                                   ("reproduce in Python", result.extra.get("snippet"), False),
+                                   ("where the kit raised (please report it as a keras-conformance bug)", result.extra.get("traceback"), False)):
+        if text:
+            parts.append(f"<details{' open' * is_open}><summary>{summary}</summary><pre>{escape(text)}</pre></details>")
+    where = ([f"seed {escape(str(result.seed))}"] if result.seed is not None else []) + (
+        [f"replay: <code>{escape(result.reproduce)}</code>"] if result.reproduce else [])
+    parts.append(f"<p>{'; '.join(where)}</p></section>")
+    return "\n".join(parts)
+
+
+def _statements() -> dict:
+    """Contract id -> statement, for the contracts of this kit (a report may name others)."""
+    from conformance import catalog
+
+    return {contract.id: contract.statement for contract in catalog.all_contracts()}
+
+
+def _matrix(results, columns) -> list[str]:
+    """Every cell: a row per contract, a column per device (per implementation and device in a merge)."""
+    escape = html.escape
+    rows = {}
+    for result in results:
+        rows.setdefault((result.contract_id, result.level, result.area), {})[_column_of(result)] = result
+    out = ['<h2>Every contract</h2><table id="matrix"><thead><tr><th>contract</th><th>level</th><th>area</th>'
+           + "".join(f"<th>{escape(c)}</th>" for c in columns) + "</tr></thead><tbody>"]
+    for (contract_id, level, area), cells in rows.items():
+        out.append(f'<tr><td><a href="#{escape(contract_id)}">{escape(contract_id)}</a></td><td>{escape(level)}</td><td>{escape(area)}</td>')
+        for column in columns:
+            result = cells.get(column)
+            if result is None:
+                out.append('<td class="cell"></td>')
+                continue
+            title = escape(result.message.splitlines()[0] if result.message else result.status.words)
+            out.append(f'<td class="cell s-{result.status.value}" title="{title}">{escape(result.status.label)}</td>')
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return out
+
+
 def write_html(path, report: dict) -> Path:
     return write_atomic(path, html_page(report))
 
 
-def write_requested(args, results, impls, devices, seed, duration, expected=None, interrupted=False, fail_on="must",
-                    exit_status=None) -> tuple[list[str], list[str]]:
-    """Write the reports ``keras-conformance run`` was asked for; ``impls`` is the Implementation, or a
-    list of them when several layers were checked (the report then names every layer).
+def write_requested(paths, results, impls, devices, seed, duration, *, expected=None, interrupted=False, fail_on="must",
+                    exit_status=None, profile=None, shard=None) -> tuple[list[str], list[str]]:
+    """Write the reports of a run to ``paths`` (``{--report-x: path}``, see :func:`requested`); ``impls``
+    is the Implementation, or a list of them when several layers were checked (the report then names
+    every layer); ``profile`` is recorded when no cell ran; ``shard`` is ``(K, N)`` for one shard of N.
 
     Returns ``(lines, problems)`` for the terminal: a line per file written (and per unused
     expected-failure entry), and a line per report that could not be written. One report failing
@@ -356,21 +396,26 @@ def write_requested(args, results, impls, devices, seed, duration, expected=None
     """
     stale = expected.stale() if expected is not None else []
     lines = [f"unused expected failure: {e.source}: contract {e.contract!r} matched no cell of this run" for e in stale]
-    wanted = {"--report-json": write_json, "--report-junit": write_junit, "--report-html": write_html}
-    paths = requested(args)
     if not paths:
         return lines, []
     impls = impls if isinstance(impls, list) else [impls]
     info = dict(impls[0].describe())
     if len(impls) > 1:
         info["layer"] = ", ".join(impl.describe()["layer"] for impl in impls)
-    profile = results[0].profile if results else getattr(args, "profile", None)
-    record = build(results, info, devices, profile, seed, duration, stale, interrupted, fail_on, exit_status,
-                   getattr(args, "shard", None))
-    problems = []
+    profile = results[0].profile if results else profile
+    record = build(results, info, devices, profile, seed, duration, stale, interrupted, fail_on, exit_status, shard)
+    written, problems = write_reports(paths, record)
+    return lines + written, problems
+
+
+def write_reports(paths, report: dict) -> tuple[list[str], list[str]]:
+    """Write ``report`` to each of ``paths`` (``{--report-x: path}``): ``(lines, problems)``, a line per
+    file written and one per report that could not be written. One report failing never stops the others."""
+    writers = {"--report-json": write_json, "--report-junit": write_junit, "--report-html": write_html}
+    lines, problems = [], []
     for option, path in paths.items():
         try:
-            lines.append(f"report written: {wanted[option](path, record)}")
+            lines.append(f"report written: {writers[option](path, report)}")
         except OSError as error:
             problems.append(f"{option}={path!r}: could not write the report ({error.strerror or error})")
     return lines, problems
@@ -433,7 +478,7 @@ def merge(paths, matrix=False) -> dict:
             record = dict(record)
             if matrix:
                 record["impl"] = f"{record['impl']}@{impl.get('backend', '')}"
-                record["column"] = f"{record['impl']} {'any' if record['device'] == outcomes.DEFAULT_DEVICE else record['device']}"
+                record["column"] = f"{record['impl']} {outcomes.column(record['device'])}"
             cell = (record["impl"], record["contract_id"], record["device"])
             if cell in owners:
                 raise ValueError(f"cannot merge {owners[cell]} and {path}: both hold the cell {record['contract_id']} "
@@ -443,7 +488,7 @@ def merge(paths, matrix=False) -> dict:
             records.append(record)
     records.sort(key=lambda r: (group[r["impl"]], position.get(r["contract_id"], len(position)),
                                 r["contract_id"], device_order.get(r["device"], len(device_order))))
-    results = [outcomes.Result(**{k: r[k] for k in ("contract_id", "area", "level", "impl", "device", "status")}) for r in records]
+    results = [Result.from_record(r) for r in records]
     infos = list({json.dumps(r["implementation"], sort_keys=True): r["implementation"] for r in reports}.values())
     info = dict(first["implementation"]) if len(infos) == 1 else {
         key: ", ".join(dict.fromkeys(str(i.get(key, "")) for i in infos)) for key in ("name", "module", "version", "backend", "layer")}

@@ -13,6 +13,8 @@ import sys
 
 import numpy as np
 
+from conformance.outcomes import DEFAULT_DEVICE, FAILED
+
 # float64 numpy expression of each activation of the strategies, applied to ``z``.
 NUMPY_ACTIVATIONS = {
     None: "z",
@@ -171,7 +173,7 @@ def _plain_framework(case, module_name, layer, device):
         "print('expected', expected.tolist())",
         "print('largest difference', np.max(np.abs(actual - expected), initial=0.0))",
     ]
-    if device not in ("default", "CPU:0"):
+    if device not in (DEFAULT_DEVICE, "CPU:0"):
         body.insert(1, f"# the failure was seen on {device}; run the lines below under that device")
     return imports, body
 
@@ -180,7 +182,7 @@ def _kit_replay(result, example, impl_name, layer):
     imports = {"from conformance import adapters, catalog"}
     values = {name: literal(value, imports) for name, value in example.items()}
     layer_argument = f", {layer!r}" if layer else ""
-    device = None if result.device == "default" else result.device
+    device = None if result.device == DEFAULT_DEVICE else result.device
     body = [
         "# The contract's own check on the same example (raises AssertionError while the bug is there).",
         f"impl = adapters.load({impl_name!r}{layer_argument})",
@@ -195,7 +197,7 @@ def _kit_replay(result, example, impl_name, layer):
 def attach(results, impl) -> None:
     """Store the snippet of every failed result of ``impl`` under ``result.extra['snippet']``."""
     for result in results:
-        if result.status == "failed" and "example" in result.extra:
+        if result.status == FAILED and "example" in result.extra:
             try:
                 result.extra["snippet"] = snippet(result, impl)
             except TypeError as error:  # a drawn value with no literal: the replay command still reproduces it
