@@ -24,11 +24,11 @@ USAGE_ERRORS = (ValueError, TypeError, RuntimeError)
 
 
 def expect_error(call, what, accepted=USAGE_ERRORS):
-    """Run ``call``; it must raise one of ``accepted``. Returns the exception."""
+    """Run ``call``; it must raise one of ``accepted`` (an AssertionError naming ``what`` otherwise)."""
     try:
         call()
-    except accepted as error:
-        return error
+    except accepted:
+        return
     except Exception as error:  # noqa: BLE001  (a wrong exception type is the finding)
         raise AssertionError(f"{what}: raised {type(error).__name__}, expected one of "
                              f"{', '.join(e.__name__ for e in accepted)}") from error

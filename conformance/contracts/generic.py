@@ -4,6 +4,8 @@ Each contract builds the layer from the implementation's :class:`~conformance.sp
 (``impl.new_layer()``) and feeds it the spec's inputs (``impl.spec.inputs()``), drawn through
 ``st.data()`` so that a failure shrinks to, and prints, the smallest input that shows it.
 Calls without a ``training`` argument run in inference mode, as ``layer(x)`` does outside ``fit``.
+A Dense-like implementation runs them too, on its spec ``Class(units=3)`` on vectors: they do the jobs
+of the Dense contracts they replaced (``registry.ALIASES``).
 """
 
 from __future__ import annotations
