@@ -12,12 +12,20 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import sys
 import tempfile
 
 import numpy as np
 
 from conformance.registry import NotApplicable
 from conformance.specs import LayerSpec
+
+
+# (module, backend) whose own Sequential and Dense are reused across examples (Implementation.reused_model).
+# Not the reference: its shuffle draws from TensorFlow's eager op seeds, which building a model advances,
+# so a reused recorder sees another row order after set_random_seed than a fresh one; and its test step
+# traced for sample weights of two ranks fails on the next evaluate (losses.weights_for, unknown rank).
+REUSES_MODELS = {("keras", "tensorflow")}
 
 
 def class_name(layer_class) -> str:
@@ -49,6 +57,7 @@ class Implementation:
         self.module = module
         self.backend = backend
         self.dense_like = spec is None
+        own_layer = layer_class is None
         if layer_class is None:
             layers = module.layers
             layer_class = getattr(layers, "Dense", None) or getattr(layers, "SimpleDense", None)
@@ -60,6 +69,13 @@ class Implementation:
         self.spec = spec if spec is not None else LayerSpec(layer_class, kwargs={"units": 3}, name=class_name(layer_class))
         self._float64 = None
         self._device_stack = []
+        self._distribution_stack = []
+        self.models = ModelPool()
+        # Only where a reused model is known to compute exactly what a fresh one does
+        # (tests/test_model_reuse.py): the framework's own Sequential and Dense. A user's layer may keep
+        # state that set_weights does not reset, a mutant's Sequential or optimizer state outside its variables.
+        self.reuse_models = (own_layer and sys.modules.get(module.__name__) is module
+                             and (module.__name__, backend.name) in REUSES_MODELS)
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -201,6 +217,36 @@ class Implementation:
             utils.set_random_seed(seed)
         self.backend.set_random_seed(seed)
 
+    def reused_model(self, key, make, weights, learning_rate=None):
+        """``make()``, a compiled model holding ``weights``, or one that an earlier example made for the
+        same ``key`` given ``weights``, its optimizer's variables as ``make`` left them (``learning_rate``
+        then assigned, when given) and its metrics reset. Its train, test and predict functions are then
+        already traced, which is most of what a fit of a small model costs, and it computes exactly what
+        a fresh one would (tests/test_model_reuse.py).
+
+        ``key`` must name every argument of ``make`` but the weights and the learning rate (a variable,
+        read by the traced functions): shapes, optimizer and its other hyperparameters (baked into the
+        traces), loss, metrics. The devices in scope are added here."""
+        if not (self.reuse_models and self.models.in_example):
+            return make()
+
+        def reset(model, optimizer_state):
+            model.set_weights(weights)
+            for variable, value in zip(model.optimizer.variables, optimizer_state, strict=True):
+                variable.assign(value)
+            if learning_rate is not None:
+                model.optimizer.learning_rate = learning_rate
+            model.reset_metrics()
+            model.stop_training = False
+
+        return self.models.take((key, tuple(self._device_stack), tuple(self._distribution_stack)),
+                                lambda: self._made_for_reuse(make()), reset)
+
+    def _made_for_reuse(self, model):
+        """``(model, its optimizer's initial variable values)``, building the optimizer (as fit would)."""
+        model.optimizer.build(model.trainable_weights)
+        return model, [self.numpy(v) for v in model.optimizer.variables]
+
     # -- values ---------------------------------------------------------------------------
     def tensor(self, x):
         """A framework tensor holding the numpy array ``x``."""
@@ -269,16 +315,20 @@ class Implementation:
 
     @contextlib.contextmanager
     def on_device(self, device):
-        """Run the body with ``device`` as the default device (``None``: the framework's default)."""
-        if device is None:
-            yield
-            return
-        self._device_stack.append(device)
-        try:
-            with self.backend.device_scope(device):
+        """Run the body with ``device`` as the default device (``None``: the framework's default).
+
+        Every example runs inside one (the runner, the reproduction snippets), so the outermost one
+        is also where the example's models go back to :attr:`models` (:meth:`ModelPool.example`)."""
+        with self.models.example():
+            if device is None:
                 yield
-        finally:
-            self._device_stack.pop()
+                return
+            self._device_stack.append(device)
+            try:
+                with self.backend.device_scope(device):
+                    yield
+            finally:
+                self._device_stack.pop()
 
     def current_device(self) -> str:
         return self._device_stack[-1] if self._device_stack else "CPU:0"
@@ -292,9 +342,78 @@ class Implementation:
         built, called and fit data-parallel over ``devices`` (every GPU, or every CPU device when there
         are fewer than two GPUs); the backend raises NotApplicable, saying why, where the framework has
         no such API or there are fewer than two devices."""
-        return self.backend.distribution(self.module)
+        return self._distribution()
+
+    @contextlib.contextmanager
+    def _distribution(self):
+        with self.backend.distribution(self.module) as devices:
+            self._distribution_stack.append(tuple(devices))
+            try:
+                yield devices
+            finally:
+                self._distribution_stack.pop()
 
     def replica_devices(self, variable) -> list[str]:
         """The devices that hold a copy of ``variable``: one for a plain variable, one per replica for
         a variable mirrored by a distribution."""
         return self.backend.replica_devices(variable)
+
+
+class ModelPool:
+    """Models kept from one example to the next, by key (see :meth:`Implementation.reused_model`).
+
+    A model taken during an example stays that example's until the example ends, so two models of
+    one example are never the same object; then it is free for a later example. A model whose example
+    raised, or that :meth:`discard` names, is never handed out again: a call that raised may have left
+    it half-way. Outside an example nothing is kept.
+    """
+
+    _discarded = set()  # ids of models that a running example took and must not give back
+
+    def __init__(self):
+        self._free = {}  # key -> [(model, state), ...]
+        self._taken = []  # (key, (model, state)) of the running example
+        self._depth = 0
+        self.made = self.reused = 0
+
+    @property
+    def in_example(self) -> bool:
+        return self._depth > 0
+
+    @contextlib.contextmanager
+    def example(self):
+        """The body is one example (nested calls are part of the outermost one)."""
+        self._depth += 1
+        raised = False
+        try:
+            yield
+        except BaseException:
+            raised = True
+            raise
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                for key, entry in self._taken:
+                    if not raised and id(entry[0]) not in ModelPool._discarded:
+                        self._free.setdefault(key, []).append(entry)
+                    ModelPool._discarded.discard(id(entry[0]))
+                self._taken.clear()
+
+    def take(self, key, make, reset):
+        """A model for ``key`` in the running example: a free one after ``reset(model, state)``, or the
+        model of ``make()``'s ``(model, state)``."""
+        free = self._free.get(key)
+        if free:
+            entry = free.pop()
+            reset(*entry)
+            self.reused += 1
+        else:
+            entry = make()
+            self.made += 1
+        self._taken.append((key, entry))
+        return entry[0]
+
+    @classmethod
+    def discard(cls, model) -> None:
+        """Never hand ``model`` out again (whichever pool it came from)."""
+        cls._discarded.add(id(model))
