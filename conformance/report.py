@@ -503,5 +503,7 @@ def merge(paths, matrix=False) -> dict:
     merged["merged_from"] = [str(path) for path in paths]
     if matrix:
         merged["implementations"] = infos
-        merged["columns"] = list(dict.fromkeys(r["column"] for r in records))
+        present = {r["column"] for r in records}  # per implementation: any, then the devices
+        merged["columns"] = [column for impl in sorted(group, key=group.get) for column in
+                             (f"{impl} {outcomes.column(device)}" for device in device_order) if column in present]
     return merged
