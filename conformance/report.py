@@ -14,8 +14,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from conformance import __version__, outcomes
-from conformance.outcomes import (BLOCKED, ERROR, FAILED, NOT_APPLICABLE, PASSED, SKIPPED, STATUSES, TIMEOUT, XFAILED,
-                                  XPASSED, Result, Status, counts)
+from conformance.outcomes import (BLOCKED, ERROR, NOT_APPLICABLE, PASSED, SKIPPED, STATUSES, XFAILED, XPASSED, Result, Status,
+                                  counts)
 
 SCHEMA_VERSION = 2  # 2: error, timeout and blocked statuses; interrupted, fail_on and exit_status
 SCORE_DEFINITION = (
