@@ -6,7 +6,7 @@ import pytest
 import tf_keras
 
 import conformance.adapters.tensorflow as tensorflow_backend
-from conformance import adapters, catalog, runner
+from conformance import adapters, catalog, outcomes, runner
 from conformance.adapters.base import Implementation
 
 CONTRACT = catalog.get("LAYER-INIT-KERNEL")
@@ -36,15 +36,15 @@ def _declared(module):
 
 @pytest.mark.parametrize("module", [keras, tf_keras], ids=lambda m: m.__name__)
 def test_every_declared_initializer_passes_on_the_framework_that_draws_it(module):
-    outcomes = {repr(initializer): _cell(module, initializer) for initializer in _declared(module)}
-    failing = {name: f"{r.status}: {r.message}" for name, r in outcomes.items() if r.status != runner.PASSED}
+    results = {repr(initializer): _cell(module, initializer) for initializer in _declared(module)}
+    failing = {name: f"{r.status}: {r.message}" for name, r in results.items() if r.status != outcomes.PASSED}
     assert not failing, failing
 
 
 @pytest.mark.parametrize("module", [keras, tf_keras], ids=lambda m: m.__name__)
 def test_an_initializer_the_kit_does_not_know_is_not_applicable(module):
     result = _cell(module, module.initializers.Orthogonal())
-    assert result.status == runner.NOT_APPLICABLE and "Orthogonal" in result.message
+    assert result.status == outcomes.NOT_APPLICABLE and "Orthogonal" in result.message
 
 
 def test_the_reference_dense_and_simple_dense_pass():
@@ -52,7 +52,7 @@ def test_the_reference_dense_and_simple_dense_pass():
     for layer_name in ("Dense", "SimpleDense"):
         layer_class = getattr(impl.module.layers, layer_name)
         result = runner.run_cell(CONTRACT, Implementation("reference", impl.module, impl.backend, layer_class=layer_class), runner.DEFAULT_DEVICE, "quick", 1)
-        assert result.status == runner.PASSED, f"{layer_name}: {result.message}"
+        assert result.status == outcomes.PASSED, f"{layer_name}: {result.message}"
 
 
 class _DeclaresOneDrawsAnother(keras.layers.Dense):
@@ -83,5 +83,5 @@ def test_a_kernel_that_does_not_follow_its_declared_initializer_fails(declared, 
 
     impl = Implementation("keras", keras, tensorflow_backend, layer_class=layer_class, layer_name="Dense")
     result = runner.run_cell(CONTRACT, impl, runner.DEFAULT_DEVICE, "quick", seed=1)
-    assert result.status == runner.FAILED, f"{declared} declared, {drawn} drawn: {result.status} {result.message}"
+    assert result.status == outcomes.FAILED, f"{declared} declared, {drawn} drawn: {result.status} {result.message}"
     assert "initial kernel" in result.message and declared in result.message
