@@ -2,7 +2,8 @@
 
 import pytest
 
-from conformance import runner
+from conformance import outcomes, runner
+from conformance.registry import DeprecatedId
 from conformance.xfail import ExpectedFailures, ExpectedFailuresError
 
 GOOD = """
@@ -39,18 +40,18 @@ def test_area_name_matches_every_contract_of_the_area():
 def test_failure_becomes_xfailed_and_pass_becomes_xpassed():
     expected = ExpectedFailures.parse(GOOD, path="x.toml")
     entry = expected.match("DENSE-ACTIVATION-BY-NAME", "keras")
-    failed, passed = _result(runner.FAILED), _result(runner.PASSED)
+    failed, passed = _result(outcomes.FAILED), _result(outcomes.PASSED)
     expected.settle(failed, entry)
     expected.settle(passed, entry)
-    assert failed.status == runner.XFAILED and "strings are not resolved" in failed.message and "boom" in failed.message
-    assert passed.status == runner.XPASSED
+    assert failed.status == outcomes.XFAILED and "strings are not resolved" in failed.message and "boom" in failed.message
+    assert passed.status == outcomes.XPASSED
 
 
 def test_strict_mode_turns_an_unexpected_pass_into_a_failure():
     expected = ExpectedFailures.parse(GOOD, path="x.toml", strict=True)
-    passed = _result(runner.PASSED)
+    passed = _result(outcomes.PASSED)
     expected.settle(passed, expected.match("DENSE-ACTIVATION-BY-NAME", "keras"))
-    assert passed.status == runner.FAILED
+    assert passed.status == outcomes.FAILED
     assert "x.toml, entry 1" in passed.message and "strict" in passed.message
 
 
@@ -63,6 +64,16 @@ def test_an_entry_naming_no_contract_is_an_error_with_a_suggestion():
     )
     with pytest.raises(ExpectedFailuresError, match="'NOTHING-MATCHES-\\*' matches no contract id or area"):
         ExpectedFailures.parse('[[expected]]\ncontract = "NOTHING-MATCHES-*"\nreason = "r"\n', path="x.toml")
+
+
+def test_an_entry_naming_a_retired_id_or_area_applies_to_its_successors_with_a_warning():
+    with pytest.warns(DeprecatedId, match="'LAYER-SET-GET-WEIGHTS' is retired; the entry now applies to GENERIC-SET-GET-WEIGHTS"):
+        expected = ExpectedFailures.parse('[[expected]]\ncontract = "LAYER-SET-GET-WEIGHTS"\nreason = "r"\n')
+    assert expected.match("GENERIC-SET-GET-WEIGHTS", "keras", area="generic").reason == "r"
+    assert expected.match("GENERIC-BUILD-ONCE", "keras", area="generic") is None
+    with pytest.warns(DeprecatedId, match="GENERIC-DEVICE-AGREES-WITH-CPU, GENERIC-DEVICE-PLACEMENT"):
+        devices = ExpectedFailures.parse('[[expected]]\ncontract = "devices"\nreason = "r"\n')
+    assert devices.match("GENERIC-DEVICE-PLACEMENT", "keras", area="generic") is not None
 
 
 def test_entries_that_matched_no_cell_are_reported_as_unused():
