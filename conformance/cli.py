@@ -19,28 +19,11 @@ import sys
 import time
 import traceback
 
-from conformance import __version__, outcomes
+from conformance import __version__, options, outcomes
 
-STATUS_CELL = {
-    outcomes.PASSED: "pass",
-    outcomes.FAILED: "FAIL",
-    outcomes.ERROR: "ERROR",
-    outcomes.TIMEOUT: "TIME",
-    outcomes.BLOCKED: "blocked",
-    outcomes.SKIPPED: "skip",
-    outcomes.NOT_APPLICABLE: "n/a",
-    outcomes.XFAILED: "xfail",
-    outcomes.XPASSED: "XPASS",
-}
-LEGEND = (
-    "pass: passed   FAIL: the implementation broke the contract   ERROR: the kit itself raised   "
-    "TIME: over the time limit\nblocked: a contract it rests on did not pass   skip: not run   "
-    "n/a: needs a feature the implementation lacks   xfail/XPASS: listed in the expected-failures file"
-)
-
-
-class UsageError(Exception):
-    """A problem with what the user asked for; printed as one line, exit status 4."""
+# What each matrix cell means: the verdicts, then the cells not decided, then the expected failures.
+LEGEND = "\n".join("   ".join(f"{status.label}: {status.meaning}" for status in line)
+                   for line in (outcomes.STATUSES[:4], outcomes.STATUSES[4:7], outcomes.STATUSES[7:]))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,60 +32,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(outcomes.EXIT_USAGE_ERROR, f"{self.prog}: error: {message}\n")
 
 
-def _positive_seconds(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
 def _add_run_arguments(parser):
-    from conformance.runner import DEFAULT_TIMEOUT
+    from conformance import options
 
-    parser.add_argument("--impl", default="reference", help="reference, keras, tf_keras, a module, or module:attribute (default: reference)")
-    parser.add_argument("--layer", default=None,
-                        help="module:Class of the layer to test inside --impl: Dense-like alone, any layer with --layer-kwargs/--input-shape")
-    parser.add_argument("--layer-kwargs", default=None, metavar="JSON", help='constructor arguments of --layer, e.g. \'{"filters": 4, "kernel_size": 3}\'')
-    parser.add_argument("--input-shape", default=None, metavar="D1,D2,...",
-                        help="input shape of --layer without the batch axis, e.g. 16,3; None marks a dimension the kit may vary; "
-                        "alternative shapes (several ranks) separated by ';', e.g. '8;4,8'")
-    parser.add_argument("--input-dtype", default=None, help="dtype of the inputs of --layer (default float32; int32 for embeddings)")
-    parser.add_argument("--input-range", default=None, metavar="LOW,HIGH", help="range of the input values of --layer (default -2,2)")
-    parser.add_argument("--layer-spec", default=None, metavar="FILE",
-                        help="TOML file of [[layer]] specs, or a pyproject.toml with [[tool.keras-conformance.layer]]: check each layer")
-    parser.add_argument("--contracts", nargs="+", default=None, metavar="PATTERN", help="contract ids (wildcards allowed) or areas")
-    parser.add_argument("--profile", default="default", choices=("quick", "default", "thorough"))
-    parser.add_argument("--seed", type=int, default=None, help="hypothesis seed; printed in the header when not given")
-    parser.add_argument(
-        "--timeout",
-        type=_positive_seconds,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"time limit per cell; a cell past it is reported as timeout and the run goes on (default {DEFAULT_TIMEOUT:g})",
-    )
-    parser.add_argument(
-        "--fail-on",
-        default="must",
-        choices=outcomes.FAIL_ON,
-        help="which failures make the exit status 1: must (default; SHOULD findings are only reported) or should",
-    )
-    parser.add_argument(
-        "--logical-cpus",
-        type=int,
-        default=int(os.environ.get("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")),
-        help="split the CPU into this many logical TensorFlow devices so the cross-device contracts run without a GPU (default 2)",
-    )
-    parser.add_argument("--jobs", type=_jobs, default=1, metavar="N",
-                        help="run the cells in N worker processes, each loading the implementation once; 'auto': one "
-                        "per usable CPU (default 1: in this process). The results are those of --jobs 1")
-    parser.add_argument("--shard", type=_shard, default=None, metavar="K/N",
-                        help="run only the K-th of N stable shares of the contracts (by a checksum of the id); "
-                        "join the shards' --report-json files with `keras-conformance merge`")
-    parser.add_argument("--xfail", default=None, metavar="FILE", help="expected-failures TOML file (see docs/plugin.md)")
-    parser.add_argument("--strict", action="store_true", help="an expected failure that passes counts as a failure")
+    options.add_to_argparse(parser, "cli")
     _add_report_arguments(parser)
 
 
@@ -110,24 +43,6 @@ def _add_report_arguments(parser):
     parser.add_argument("--report-json", default=None, metavar="PATH", help="write the JSON report here")
     parser.add_argument("--report-junit", default=None, metavar="PATH", help="write a JUnit XML report here")
     parser.add_argument("--report-html", default=None, metavar="PATH", help="write the HTML matrix here")
-
-
-def _jobs(text):
-    from conformance import pipeline
-
-    try:
-        return pipeline.resolve_jobs(text)
-    except pipeline.UsageError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _shard(text):
-    from conformance import runner
-
-    try:
-        return runner.parse_shard(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -150,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="run the same training examples through two implementations and report divergences")
     diff.add_argument("--impl", default="reference", help="the implementation under test (default: reference)")
     diff.add_argument("--against", default="keras", help="the implementation to compare with (default: keras)")
-    diff.add_argument("--profile", default="default", choices=("quick", "default", "thorough"))
+    diff.add_argument("--profile", default="default", choices=tuple(options.PROFILES))
     diff.add_argument("--seed", type=int, default=0, help="hypothesis seed for the drawn examples (default 0)")
-    diff.add_argument("--probes", nargs="+", default=None, choices=("outputs", "gradients", "history"),
+    diff.add_argument("--probes", nargs="+", default=None, choices=options.DIFF_PROBES,
                       help="what to compare (default: all)")
 
     merge = commands.add_parser("merge", help="combine the JSON reports of shards (or, with --matrix, of several implementations) into one",
@@ -173,11 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def format_matrix(results, devices) -> str:
     """Rows: contracts (id, level); columns: ``any`` for device-independent contracts, then devices."""
-    columns = ["any"] + list(devices)
+    columns = [outcomes.ANY_COLUMN] + list(devices)
     rows = {}
     for result in results:
-        column = "any" if result.device == outcomes.DEFAULT_DEVICE else result.device
-        rows.setdefault((result.contract_id, result.level), {})[column] = STATUS_CELL[result.status]
+        rows.setdefault((result.contract_id, result.level), {})[outcomes.column(result.device)] = result.status.label
     width = max(len(k[0]) for k in rows) if rows else 10
     lines = [f"{'contract':<{width}}  level   " + "  ".join(f"{c:>7}" for c in columns)]
     lines.append("-" * len(lines[0]))
@@ -187,9 +101,8 @@ def format_matrix(results, devices) -> str:
 
 
 def format_failure(result, contract) -> str:
-    label = {outcomes.ERROR: "KIT ERROR", outcomes.TIMEOUT: "TIMEOUT"}.get(result.status, result.status.upper())
     lines = [
-        f"{label} {result.contract_id} [{result.level}] on {result.impl} / {result.device}",
+        f"{result.status.heading} {result.contract_id} [{result.level}] on {result.impl} / {result.device}",
         f"  contract: {contract.statement}",
         "  " + result.message.replace("\n", "\n  "),
     ]
@@ -210,7 +123,7 @@ def format_failure(result, contract) -> str:
 def summary_line(tally) -> str:
     """Cell counts in one unit: passed and failed always, the other statuses when they occur."""
     shown = [s for s in outcomes.STATUSES if tally[s] or s in (outcomes.PASSED, outcomes.FAILED)]
-    return ", ".join(f"{tally[status]} {status.replace('_', ' ')}" for status in shown)
+    return ", ".join(f"{tally[status]} {status.words}" for status in shown)
 
 
 def format_not_run(results) -> str:
@@ -224,7 +137,7 @@ def format_not_run(results) -> str:
     for (status, reason), ids in groups.items():
         unique = list(dict.fromkeys(ids))
         named = ", ".join(unique[:4]) + (f" and {len(unique) - 4} more" if len(unique) > 4 else "")
-        lines.append(f"  {status.replace('_', ' ')}, {_plural(len(ids), 'cell')}: {reason}  [{named}]")
+        lines.append(f"  {status.words}, {_plural(len(ids), 'cell')}: {reason}  [{named}]")
     return "\n".join(lines)
 
 
@@ -250,8 +163,7 @@ class Progress:
         if contract.area != self.area:
             self.area, self.area_started = contract.area, time.perf_counter()
         if self.tty:
-            where = "any" if device == outcomes.DEFAULT_DEVICE else device
-            self._write_tty(f"[{len(self.done) + 1}/{self.total}] {contract.id} on {where}   {self._counts()}")
+            self._write_tty(f"[{len(self.done) + 1}/{self.total}] {contract.id} on {outcomes.column(device)}   {self._counts()}")
 
     def finish(self, result):
         self.done.append(result)
@@ -264,7 +176,7 @@ class Progress:
 
     def _counts(self, results=None):
         tally = outcomes.counts(self.done if results is None else results)
-        return ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in tally.items() if n) or "starting"
+        return ", ".join(f"{n} {s.words}" for s, n in tally.items() if n) or "starting"
 
     def _area_line(self):
         cells = [r for r in self.done if r.area == self.area]
@@ -286,7 +198,7 @@ def _open_sessions(args):
     pool starts before this process imports the framework, so the imports overlap."""
     from conformance import parallel, pipeline, report
 
-    for option, path in report.requested(args).items():
+    for option, path in _report_paths(args).items():
         try:
             report.check_writable(path, option)
         except ValueError as error:
@@ -294,17 +206,22 @@ def _open_sessions(args):
     specs = pipeline.layer_specs(args.layer, args.layer_kwargs, args.input_shape, args.input_dtype, args.input_range, args.layer_spec)
     layer = None if specs else args.layer
     pool = parallel.Pool(args.jobs, warm=pipeline.Recipe(args.impl, layer, args.logical_cpus, (specs or [None])[0])) if args.jobs > 1 else None
+    chosen = {option.name: getattr(args, option.name) for option in options.RUN_OPTIONS
+              if "api" in option.where and option.name not in ("layer", "jobs")}
     try:
-        sessions = [
-            pipeline.open_session(args.impl, layer, args.contracts, args.profile, args.seed, args.xfail,
-                                  args.strict, args.timeout, args.fail_on, args.logical_cpus, spec, args.shard)
-            for spec in (specs or [None])
-        ]
+        sessions = [pipeline.open_session(**chosen, layer=layer, spec=spec, pool=pool) for spec in (specs or [None])]
     except BaseException:
         if pool is not None:
             pool.close(kill=True)
         raise
     return sessions, pool
+
+
+def _report_paths(args) -> dict:
+    """``{--report-x: path}`` for the reports the command line asks for."""
+    from conformance import report
+
+    return report.requested(json=args.report_json, junit=args.report_junit, html=args.report_html)
 
 
 def command_run(args) -> int:
@@ -334,8 +251,15 @@ def command_run(args) -> int:
         status = outcomes.EXIT_NO_CONTRACTS
     if len(sessions) > 1:
         print(f"\nall {len(sessions)} layers: {summary_line(outcomes.counts(results))} in {elapsed:.1f}s")
-    written, failed = report.write_requested(args, results, [s.impl for s in sessions], first.devices, first.seed, elapsed,
-                                             first.expected, interrupted=interrupted, fail_on=first.fail_on, exit_status=status)
+    written, failed = report.write_requested(_report_paths(args), results, [s.impl for s in sessions], first.devices, first.seed,
+                                             elapsed, expected=first.expected, interrupted=interrupted, fail_on=first.fail_on,
+                                             exit_status=status, profile=args.profile, shard=args.shard)
+    return _reports_written(written, failed, status)
+
+
+def _reports_written(written, failed, status) -> int:
+    """Print what writing the reports gave, then the exit status: a report that could not be written
+    turns a clean run into an internal error."""
     for line in written:
         print(line)
     for line in failed:
@@ -417,7 +341,7 @@ def command_diff(args) -> int:
     from conformance import diff, pipeline
 
     try:
-        left = pipeline.load_implementation(args.impl, logical_cpus=int(os.environ.get("KERAS_CONFORMANCE_LOGICAL_CPUS", "1")))
+        left = pipeline.load_implementation(args.impl)
         right = pipeline.load_implementation(args.against)
     except pipeline.UsageError as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
@@ -453,16 +377,13 @@ def command_merge(args) -> int:
     from conformance import catalog, report
 
     try:
-        for option, path in report.requested(args).items():
+        for option, path in _report_paths(args).items():
             report.check_writable(path, option)
         merged = report.merge(args.reports, matrix=args.matrix)
     except ValueError as error:
         print(f"keras-conformance merge: {error}", file=sys.stderr)
         return outcomes.EXIT_USAGE_ERROR
-    fields = ("contract_id", "area", "level", "impl", "device", "status", "message", "counterexample", "seed", "profile",
-              "examples", "reproduce")
-    results = [outcomes.Result(**{k: r[k] for k in fields}, extra={k: r[k] for k in ("snippet", "traceback") if k in r})
-               for r in merged["results"]]
+    results = [outcomes.Result.from_record(record) for record in merged["results"]]
     info = merged["implementation"]
     print(f"keras-conformance {__version__} merge of {_plural(len(args.reports), 'report')}: {info['name']} {info['version']} "
           f"({info['backend']} backend), layer {info['layer']}   profile: {merged['profile']}   seed: {merged['seed']}")
@@ -473,16 +394,8 @@ def command_merge(args) -> int:
             print(f"\n{group}:")
         _print_outcome(chosen, merged["devices"], catalog.all_contracts(), merged["fail_on"])
     print(f"conformance: {summary_line(outcomes.counts(results))} (cells of {_plural(len({r.contract_id for r in results}), 'contract')})")
-    status = merged["exit_status"]
-    wanted = {"--report-json": report.write_json, "--report-junit": report.write_junit, "--report-html": report.write_html}
-    for option, path in report.requested(args).items():
-        try:
-            print(f"report written: {wanted[option](path, merged)}")
-        except OSError as error:
-            print(f"keras-conformance: {option}={path!r}: could not write the report ({error.strerror or error})", file=sys.stderr)
-            status = outcomes.EXIT_INTERNAL_ERROR if status == outcomes.EXIT_OK else status
-    print(f"exit status {status}: {_EXIT_MEANING[status]}")
-    return status
+    written, failed = report.write_reports(_report_paths(args), merged)
+    return _reports_written(written, failed, merged["exit_status"])
 
 
 COMMANDS = {"run": command_run, "list": command_list, "docs": command_docs, "diff": command_diff, "merge": command_merge}

@@ -1,9 +1,12 @@
-"""Shared test setup: one TensorFlow split into two logical CPUs, done before anything touches TF,
-so the device matrix and the cross-device contracts really run on machines without a GPU."""
+"""Shared test setup: TensorFlow split into two logical CPUs before anything touches it, so the
+device matrix and the cross-device contracts really run on machines without a GPU."""
 
-import os
+from conformance import adapters
 
-os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+adapters.prepare_environment(2)
+# TensorFlow's native start-up lines (CUDA probing, oneDNN notices) would otherwise reach the terminal
+# from every xdist worker, after pytest's summary.
+with adapters.quiet_native_start():
+    import conformance.adapters.tensorflow as tensorflow_backend
 
-import conformance.adapters.tensorflow  # noqa: E402,F401  (configures TF before any test runs)
+tensorflow_backend.configure(2)

@@ -42,14 +42,14 @@ def test_run_prints_the_matrix_and_exits_0_when_every_must_passes(capsys):
 
 
 def test_run_shows_one_column_per_device_and_why_gpu_is_skipped(capsys):
-    assert main(["run", "--impl", "keras", "--contracts", "DEVICE-PLACEMENT", "--profile", "quick", "--seed", "1"]) == 0
+    assert main(["run", "--impl", "keras", "--contracts", "GENERIC-DEVICE-PLACEMENT", "--profile", "quick", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     header = next(line for line in out.splitlines() if line.startswith("contract"))
-    row = next(line for line in out.splitlines() if line.startswith("DEVICE-PLACEMENT"))
+    row = next(line for line in out.splitlines() if line.startswith("GENERIC-DEVICE-PLACEMENT"))
     assert header.split()[2:5] == ["any", "CPU:0", "CPU:1"]
     assert row.split()[1:4] == ["MUST", "pass", "pass"]
     if "GPU:0 not visible" in out:  # no GPU here: the reason is printed, grouped, with the contract
-        assert "skipped, 1 cell: GPU:0 is not visible to keras on this machine  [DEVICE-PLACEMENT]" in out
+        assert "skipped, 1 cell: GPU:0 is not visible to keras on this machine  [GENERIC-DEVICE-PLACEMENT]" in out
 
 
 def test_a_must_failure_exits_1_and_lists_every_failing_must_id(capsys):
@@ -77,9 +77,9 @@ def test_a_should_finding_exits_0_unless_fail_on_should(capsys):
 
 
 def test_an_exception_raised_by_the_kit_is_an_error_exit_3_not_a_failure(monkeypatch, capsys):
-    # An oracle bug: code attributed to oracles.py (as a real oracle's frames are) that raises.
+    # An oracle bug: code that runs in the oracles' module (as a real oracle's frames do) and raises.
     source = "def forward(*args, **kwargs):\n    raise ZeroDivisionError('the oracle divided by zero')\n"
-    namespace = {}
+    namespace = {"__name__": oracles.__name__}
     exec(compile(source, oracles.__file__, "exec"), namespace)
     monkeypatch.setattr(oracles, "forward", namespace["forward"])
     assert main(["run", "--impl", "keras", "--contracts", "DENSE-FORWARD-LINEAR", "--profile", "quick", "--seed", "1"]) == 3
@@ -93,7 +93,7 @@ def test_an_exception_raised_by_the_kit_is_an_error_exit_3_not_a_failure(monkeyp
     "argv, message",
     [
         (["--profile", "fast"], "invalid choice: 'fast'"),
-        (["--timeout", "-1"], "--timeout: must be a positive number of seconds, got '-1'"),
+        (["--timeout", "-1"], "argument --timeout: timeout must be a positive number of seconds, got '-1'"),
         (["--impl", "no_such_framework"], "impl='no_such_framework': cannot import module 'no_such_framework'"),
         (["--layer", "examples.book.simple_dense:NoSuchLayer"], "has no attribute 'NoSuchLayer'"),
         (["--layer", "tests.unruly:NeedsKernelSize"], "NeedsKernelSize(2, activation=None) raised TypeError"),
@@ -172,11 +172,11 @@ def test_explicit_build_that_never_marks_built_is_one_finding_not_a_flood(capsys
 
 def test_a_hanging_layer_ends_as_a_timeout_cell_and_the_report_is_written(tmp_path, capsys):
     report = tmp_path / "hang.json"
-    argv = ["run", "--impl", "keras", "--layer", "tests.unruly:CallNeverReturns", "--contracts", "lifecycle",
+    argv = ["run", "--impl", "keras", "--layer", "tests.unruly:CallNeverReturns", "--contracts", "GENERIC-EXPLICIT-BUILD", "lifecycle",
             "--profile", "quick", "--seed", "1", "--timeout", "2", "--report-json", str(report)]
     assert main(argv) == 1
     out = capsys.readouterr().out
-    assert "TIMEOUT LAYER-EXPLICIT-BUILD [MUST]" in out and "did not finish within 2 s" in out
+    assert "TIMEOUT GENERIC-EXPLICIT-BUILD [MUST]" in out and "did not finish within 2 s" in out
     assert "unruly.py" in out and "in call" in out  # where it was stuck
     record = json.loads(report.read_text())
     assert record["counts"]["timeout"] >= 1 and record["exit_status"] == 1

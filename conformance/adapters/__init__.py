@@ -9,34 +9,33 @@ import importlib.util
 import os
 import sys
 
+from conformance import options
 from conformance.adapters.base import Implementation
 
-__all__ = ["Implementation", "check_importable", "load", "prepare_environment", "resolve"]
+__all__ = ["Implementation", "check_importable", "load", "prepare_environment", "quiet_native_start", "resolve"]
 
 BUILT_IN = {"reference": "reference", "keras": "keras", "tf_keras": "tf_keras"}
 NEEDS_TENSORFLOW = ("reference", "tf_keras")  # TensorFlow is an optional extra of the kit
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def prepare_environment(logical_cpus=None):
-    """Settings that must precede a framework's import: the CPU split into logical devices (two by
-    default, so the cross-device contracts run without a GPU: TensorFlow reads
-    KERAS_CONFORMANCE_LOGICAL_CPUS, JAX the XLA_FLAGS device count) and quiet start-up logs."""
-    if logical_cpus is not None:
-        os.environ["KERAS_CONFORMANCE_LOGICAL_CPUS"] = str(logical_cpus)
-    os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")
-    # JAX reads its CPU device count once, when it starts; a count the user gave in XLA_FLAGS wins.
+def prepare_environment(logical_cpus=None) -> int:
+    """Set what a framework reads when it is imported, and give back the number of logical CPUs
+    (``logical_cpus``, else the kit's environment setting, else 2: so the cross-device contracts run
+    without a GPU). JAX reads its CPU device count from XLA_FLAGS when it starts (a count the user gave
+    there wins); TensorFlow's C++ start-up lines are silenced unless the user chose a log level.
+    TensorFlow's own split is made by its backend's ``configure``, when :func:`load` loads it."""
+    count = logical_cpus or options.environment().logical_cpus
     xla_flags = os.environ.get("XLA_FLAGS", "")
     if "--xla_force_host_platform_device_count" not in xla_flags:
-        count = f"--xla_force_host_platform_device_count={os.environ['KERAS_CONFORMANCE_LOGICAL_CPUS']}"
-        os.environ["XLA_FLAGS"] = f"{xla_flags} {count}".strip()
-    # TensorFlow's C++ start-up lines (CUDA probing on machines without a GPU, oneDNN notices) are
-    # not the implementation's behaviour; a user's own setting wins.
+        os.environ["XLA_FLAGS"] = f"{xla_flags} --xla_force_host_platform_device_count={count}".strip()
+    # CUDA probing on machines without a GPU, oneDNN notices: not the implementation's behaviour
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return count
 
 
 @contextlib.contextmanager
-def _native_stderr_quiet():
+def quiet_native_start():
     """Silence file descriptor 2 while a framework starts, when the user left TF_CPP_MIN_LOG_LEVEL to
     the kit: TensorFlow's absl start-up lines ("Could not find cuda drivers", oneDNN notices) are
     written before its log level applies. Python exceptions still propagate as usual."""
@@ -91,7 +90,7 @@ def resolve(spec: str, what: str):
     module_name, _, attribute = spec.partition(":")
     _importable_from_cwd()
     try:
-        with _native_stderr_quiet():
+        with quiet_native_start():
             target = importlib.import_module(module_name)
     except ImportError as error:
         raise ValueError(f"{what}={spec!r}: cannot import module {module_name!r} ({error})") from None
@@ -117,18 +116,22 @@ def _backend_name(module) -> str:
     return "tensorflow"
 
 
-def load(impl: str = "reference", layer: str | None = None, spec=None) -> Implementation:
+def load(impl: str = "reference", layer: str | None = None, spec=None, logical_cpus=None) -> Implementation:
     """The :class:`Implementation` for ``impl``, testing ``layer`` (a Dense-like class) or the layer
-    of ``spec`` (a :class:`~conformance.specs.LayerSpec`) inside it when given.
+    of ``spec`` (a :class:`~conformance.specs.LayerSpec`) inside it when given; its framework configured
+    for exact checks on ``logical_cpus`` logical CPUs (see :func:`prepare_environment`).
 
     Raises ValueError, naming the argument, when a module cannot be imported, is not Keras-like, or the
     layer cannot be constructed the way the contracts construct it.
     """
+    logical_cpus = prepare_environment(logical_cpus)
     module = resolve(BUILT_IN.get(impl, impl), "impl")
     missing = [a for a in ("layers", "Sequential") if not hasattr(module, a)]
     if missing:
         raise ValueError(f"impl={impl!r} is not Keras-like: it lacks {', '.join(missing)}")
     backend = importlib.import_module(f"conformance.adapters.{_backend_name(module)}")
+    if hasattr(backend, "configure"):
+        backend.configure(logical_cpus)
     if spec is not None:
         layer = spec.layer if isinstance(spec.layer, str) else None
         layer_class = resolve(spec.layer, f"layer spec {spec.label!r}: layer") if layer else spec.layer

@@ -1,17 +1,13 @@
 """TensorFlow operations for implementations whose tensors are TF tensors: the reference,
 tf_keras, and Keras 3 on the TensorFlow backend.
 
-Importing this module configures TensorFlow for exact checks:
-- ``KERAS_CONFORMANCE_LOGICAL_CPUS=n`` splits the CPU into ``n`` logical devices, so the device
-  matrix and the cross-device contract run on machines without a GPU;
-- TF32 matmuls are turned off, so a GPU's float32 results can be held to float32 tolerances.
+:func:`configure` (called by ``adapters.load``) sets TensorFlow up for exact checks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import warnings
 
 import numpy as np
@@ -23,8 +19,13 @@ from conformance.registry import NotApplicable
 name = "tensorflow"
 
 
-def _configure():
-    logical_cpus = int(os.environ.get("KERAS_CONFORMANCE_LOGICAL_CPUS", "1") or 1)
+def configure(logical_cpus=1):
+    """Set TensorFlow up for exact checks, before it first runs an operation:
+
+    - the CPU split into ``logical_cpus`` logical devices, so the device matrix and the cross-device
+      contracts run on machines without a GPU;
+    - TF32 matmuls off, so a GPU's float32 results can be held to float32 tolerances.
+    """
     if logical_cpus > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         try:
@@ -35,16 +36,13 @@ def _configure():
             current = tf.config.get_logical_device_configuration(cpu)
             if not current or len(current) != logical_cpus:
                 warnings.warn(
-                    "KERAS_CONFORMANCE_LOGICAL_CPUS is ignored: TensorFlow was initialised before "
-                    "the kit could split the CPU; import conformance before running TF code",
+                    f"logical_cpus={logical_cpus} is ignored: TensorFlow was initialised before the kit "
+                    "could split the CPU; load the implementation before running TF code",
                     stacklevel=2,
                 )
     tf.config.experimental.enable_tensor_float_32_execution(False)
     # Retracing notices are about the kit drawing many shapes on purpose, not about the implementation.
     tf.get_logger().setLevel("ERROR")
-
-
-_configure()
 
 
 def devices() -> list[str]:
