@@ -18,10 +18,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")  # WeightsPinnedToCPU0 runs on CPU:1
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from conformance import adapters, catalog, outcomes, runner  # noqa: E402
 
-from conformance import adapters, catalog, runner  # noqa: E402
+adapters.prepare_environment(2)  # WeightsPinnedToCPU0 runs on CPU:1
 from conformance.adapters.base import Implementation  # noqa: E402
 
 
@@ -66,7 +65,7 @@ def main(argv=None) -> int:
         for seed in seeds:
             for zoo, name, impl, contract, device in mutants:
                 result = runner.run_cell(contract, impl, device, profile, seed)
-                if result.status == runner.FAILED:
+                if result.status == outcomes.FAILED:
                     killed[zoo] += 1
                 else:
                     survivors.append(f"  {zoo}/{name} survived {contract.id} on {device} with seed {seed}: {result.status} {result.message}".rstrip())

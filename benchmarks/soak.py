@@ -26,6 +26,7 @@ from conformance import adapters, outcomes  # noqa: E402
 adapters.prepare_environment()
 
 from conformance import catalog, runner  # noqa: E402
+from conformance.pipeline import Session  # noqa: E402
 
 DEFAULT_THOROUGH = ["TRAIN-*-MATCHES-ORACLE", "TRAIN-SGD-STEP-EQUALS-TAPE", "TRAIN-SGD-EPOCH-EQUALS-STEPS"]
 WRONG = (outcomes.FAILED, outcomes.ERROR, outcomes.TIMEOUT)
@@ -42,7 +43,7 @@ def soak(impls, seeds, profile, thorough, timeout):
             # and the device contracts are in the default-profile pass.
             for run_profile, contracts, devices in ((profile, everything, None), ("thorough", delicate, runner.device_matrix(impl)[:1])):
                 started = time.perf_counter()
-                results = runner.run(impl, contracts, profile=run_profile, seed=seed, timeout=timeout, devices=devices)
+                results = Session(impl, contracts, profile=run_profile, seed=seed, timeout=timeout, devices=devices).run()
                 tally = outcomes.counts(results)
                 must_wrong = [r for r in results if r.level == outcomes.MUST and r.status in WRONG]
                 errors = [r for r in results if r.status in (outcomes.ERROR, outcomes.TIMEOUT)]

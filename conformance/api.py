@@ -18,59 +18,54 @@
 
 from __future__ import annotations
 
+from conformance import options
 
-def check_layer(spec, impl="keras", contracts=None, profile="default", seed=None, xfail=None, strict=False, timeout=None,
-                jobs=1):
+
+def check_layer(spec, impl="keras", *, jobs=1, **chosen):
     """Run the contracts on any Keras-style layer, described by a :class:`conformance.specs.LayerSpec`
     (or a ``module:Class`` string for a layer whose constructor needs no argument), inside ``impl``.
 
-    The generic contracts apply; the Dense contracts are reported not applicable. Results as for
-    :func:`check_implementation`.
+    The generic contracts apply; the Dense contracts are reported not applicable. The keywords and the
+    results are those of :func:`check_implementation`.
     """
     from conformance import pipeline, specs
 
     if isinstance(spec, str):
         spec = specs.LayerSpec(spec)
-    return pipeline.open_session(impl, None, contracts, profile, seed, xfail, strict, timeout, spec=spec).run(jobs=jobs)
+    return pipeline.open_session(impl=impl, spec=spec, **chosen).run(jobs=jobs)
 
 
-def check_implementation(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
-                         timeout=None, jobs=1):
-    """Run the contracts and give back one :class:`conformance.runner.Result` per contract x device.
+def check_implementation(impl="reference", *, jobs=1, **chosen):
+    """Run the contracts and give back one :class:`conformance.outcomes.Result` per contract x device.
 
-    Args:
-        impl: ``reference``, ``keras``, ``tf_keras``, a module path or ``module:attribute``, or an
-            already loaded :class:`conformance.adapters.Implementation`.
-        layer: ``module:Class`` of a Dense-like layer to test inside ``impl``.
-        contracts: ids (wildcards allowed) or areas; ``None`` for all.
-        profile: ``quick``, ``default`` or ``thorough``.
-        seed: hypothesis seed; a random one (recorded in every result) when ``None``.
-        xfail: path of an expected-failures TOML file, or a :class:`conformance.xfail.ExpectedFailures`.
-        strict: an expected failure that passes is reported as failed.
-        timeout: time limit per cell in seconds (``None``: the runner's default, 300).
-        jobs: worker processes (or ``"auto"``: one per usable CPU); more than one needs ``impl`` by name,
-            and a script's entry point guarded by ``if __name__ == "__main__":`` (they are spawned).
-            The results are the same for any ``jobs``.
+    ``impl`` is ``reference``, ``keras``, ``tf_keras``, a module path or ``module:attribute``, or an
+    already loaded :class:`conformance.adapters.Implementation`. ``jobs`` worker processes (or
+    ``"auto"``: one per usable CPU) need ``impl`` by name and a script's entry point guarded by
+    ``if __name__ == "__main__":`` (they are spawned); the results are the same for any ``jobs``. The
+    other keywords are the run options (the CLI's flags, ``--keras-*`` in pytest), listed below.
 
-    Raises ``conformance.pipeline.UsageError`` (a ValueError naming the argument) for what cannot be
-    run, and ``NothingSelected`` when ``contracts`` matches nothing. Each result has ``contract_id``, ``device``, ``status`` (one of ``conformance.outcomes.STATUSES``:
-    passed, failed, error, timeout, blocked, skipped, not_applicable, xfailed, xpassed), ``message``,
-    ``counterexample``, ``seed`` and, for failures, ``extra['snippet']``: Python that reproduces the
-    failure. ``conformance.outcomes.exit_status(results)`` gives the CLI's verdict. No pytest is needed.
-    On Ctrl-C, ``conformance.runner.RunInterrupted`` (a KeyboardInterrupt) carries the finished cells.
+    Raises ``conformance.options.UsageError`` (a ValueError naming the argument) for what cannot be
+    run, and ``NothingSelected`` when ``contracts`` matches nothing. Each result has ``contract_id``,
+    ``device``, ``status`` (a ``conformance.outcomes.Status``, equal to its string: passed, failed,
+    error, timeout, blocked, skipped, not_applicable, xfailed, xpassed), ``message``, ``counterexample``,
+    ``seed`` and, for failures, ``extra['snippet']``: Python that reproduces the failure.
+    ``conformance.outcomes.exit_status(results)`` gives the CLI's verdict. No pytest is needed. On
+    Ctrl-C, ``conformance.runner.RunInterrupted`` (a KeyboardInterrupt) carries the finished cells.
     """
     from conformance import pipeline
 
-    return pipeline.open_session(impl, layer, contracts, profile, seed, xfail, strict, timeout).run(jobs=jobs)
+    return pipeline.open_session(impl=impl, **chosen).run(jobs=jobs)
 
 
 class BoundContract:
-    """A contract bound to a :class:`conformance.pipeline.Session`; what a parametrized test receives."""
+    """A contract cell of a :class:`conformance.pipeline.Session`; what a parametrized test receives."""
 
-    def __init__(self, contract, session):
-        self.contract = contract
+    def __init__(self, cell, session, finished):
+        self.cell = cell
+        self.contract = cell.contract
         self.session = session
         self.impl = session.impl
+        self.finished = finished  # the session's decided cells, shared by its tests: what blocking reads
 
     @property
     def id(self):
@@ -80,55 +75,44 @@ class BoundContract:
         return f"<contract {self.contract.id} on {self.impl.label}>"
 
     def run_on(self, device):
-        """The :class:`conformance.runner.Result` of this contract on ``device``."""
-        from conformance import reproduce, runner
+        """The :class:`conformance.outcomes.Result` of this contract on ``device``, as the CLI records it."""
+        from conformance import pipeline
 
-        session = self.session
-        result = runner.run_cell(self.contract, session.impl, device, session.profile, session.seed, session.timeout)
-        reproduce.attach([result], session.impl)
-        return result
+        return self.session.decide(pipeline.Cell(self.contract, device, self.cell.expectation), self.finished)
 
     def check_on(self, device):
-        """Run on ``device``: pytest-skip when not applicable or absent, xfail for a finding that does
-        not fail the run (a SHOULD contract, unless ``fail_on="should"``), AssertionError on a failure
-        that does, RuntimeError when the kit itself raised."""
-        import pytest
-
-        from conformance import outcomes, report
+        """Run on ``device`` and turn the result into pytest's outcome as the plugin does
+        (:func:`conformance.plugin.outcome`): skip when not applicable, absent or blocked, xfail for a
+        finding that does not fail the run, AssertionError on a failure that does."""
+        from conformance import plugin
 
         result = self.run_on(device)
-        if result.status == outcomes.ERROR:
-            raise RuntimeError("keras-conformance kit error (not the implementation's failure):\n" + report.failure_text(result, self.contract))
-        if result.status in (outcomes.FAILED, outcomes.TIMEOUT):
-            if not outcomes.fails_run(result, self.session.fail_on):
-                pytest.xfail(f"{result.level} finding, does not fail the run: {result.message.splitlines()[0]}")
-            raise AssertionError(report.failure_text(result, self.contract))
-        if result.status in (outcomes.SKIPPED, outcomes.NOT_APPLICABLE):
-            pytest.skip(result.message)
+        plugin.outcome(result, self.contract, self.session.fail_on)
         return result
 
 
-def parametrize_with_contracts(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
-                               fail_on="must", timeout=None, spec=None):
+def parametrize_with_contracts(impl="reference", **chosen):
     """A ``pytest.mark.parametrize`` over ``(contract, device)`` for every selected contract cell.
 
     ``contract`` is a :class:`BoundContract`; call ``contract.check_on(device)`` in the test body.
     Ids look like ``DENSE-SHAPE-3D-any`` and ``GRAD-KERNEL-CPU:1``. Entries of ``xfail`` become
     ``xfail``/``skip`` marks (``strict`` makes an unexpected pass fail). Loading ``impl`` here
     imports its framework when the test module is collected. ``spec`` (a LayerSpec) checks any
-    Keras-style layer instead of a Dense-like ``layer``.
+    Keras-style layer instead of a Dense-like ``layer``. The keywords are the run options, listed below.
     """
     import pytest
 
-    from conformance import pipeline
+    from conformance import pipeline, plugin
 
-    session = pipeline.open_session(impl, layer, contracts, profile, seed, xfail, strict, timeout, fail_on, spec=spec)
+    session = pipeline.open_session(impl=impl, **chosen)
+    finished, strict = {}, session.expected.strict if session.expected is not None else False
     params = []
     for cell in session.cells():
-        marks, entry = [], cell.expectation
-        if entry is not None and entry.mode == "skip":
-            marks.append(pytest.mark.skip(reason=f"{entry.reason} ({entry.source})"))
-        elif entry is not None:
-            marks.append(pytest.mark.xfail(reason=f"{entry.reason} ({entry.source})", strict=session.expected.strict, raises=AssertionError))
-        params.append(pytest.param(BoundContract(cell.contract, session), cell.device, marks=marks, id=f"{cell.contract.id}-{cell.column}"))
+        mark = plugin.expectation_mark(cell.expectation, strict)
+        params.append(pytest.param(BoundContract(cell, session, finished), cell.device, marks=[mark] if mark else [],
+                                   id=f"{cell.contract.id}-{cell.column}"))
     return pytest.mark.parametrize(("contract", "device"), params)
+
+
+for _function in (check_layer, check_implementation, parametrize_with_contracts):
+    _function.__doc__ += "\n" + options.api_doc()

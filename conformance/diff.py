@@ -13,14 +13,11 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from hypothesis import given, seed as hypothesis_seed
-
-from conformance import oracles, strategies
+from conformance import options, oracles, runner, strategies
 from conformance.fixtures.training import compiled_linear, fit, trace_epochs
-from conformance.runner import hypothesis_settings
 
 # What each probe compares; a probe runs one drawn RegressionCase through both implementations.
-PROBES = ("outputs", "gradients", "history")
+PROBES = options.DIFF_PROBES
 
 
 @dataclass
@@ -96,7 +93,7 @@ def run(left, right, profile="default", seed=0, probes=PROBES) -> DiffReport:
     """Draw RegressionCases under ``seed`` and run each probe on both implementations."""
     report = DiffReport(left.label, right.label)
     for probe in probes:
-        hypothesis_seed(seed)(hypothesis_settings(profile)(given(case=strategies.regression_cases())(_example(report, probe, left, right))))()
+        runner.drive(_example(report, probe, left, right), {"case": strategies.regression_cases()}, profile, seed)
     return report
 
 

@@ -1,11 +1,11 @@
-"""Run the cells of a session in worker processes (``keras-conformance run --jobs N``).
+"""Run cells in worker processes (``keras-conformance run --jobs N``): the :class:`Pool` executor of
+:func:`conformance.pipeline.schedule`.
 
-The parent process decides the order: a cell is sent to a worker only once the cells it rests on have
-finished, and a cell that is skipped or blocked is decided in the parent by the same functions the
-serial :func:`conformance.runner.run` uses, so the results are those of a serial run with the same
-seed, cell for cell. Each worker is a fresh interpreter (multiprocessing's *spawn*: a framework must
-not be forked) that loads the implementation once from its :class:`~conformance.pipeline.Recipe` and
-then runs one cell at a time with :func:`conformance.runner.run_cell`.
+The scheduler decides the order and the cells that are not run, in the parent, exactly as for a run
+in one process; a worker only runs the cells it is sent. Each worker is a fresh interpreter
+(multiprocessing's *spawn*: a framework must not be forked) that loads the implementation once from
+its :class:`~conformance.pipeline.Recipe`, then runs one cell at a time with
+:func:`conformance.runner.run_cell`.
 
 A worker that dies (a segfault, ``os.abort()``, the out-of-memory killer) costs only the cell it was
 running, reported as an error naming the signal; a worker stuck past the cell's time limit plus
@@ -21,9 +21,10 @@ import os
 import pickle
 import signal
 import time
-from typing import NamedTuple
+from dataclasses import dataclass
 
 from conformance import reproduce, runner
+from conformance.options import UsageError
 from conformance.outcomes import ERROR, TIMEOUT, Result
 
 # The worker's own SIGALRM stops a cell at its time limit and reports it; the parent steps in only
@@ -31,99 +32,39 @@ from conformance.outcomes import ERROR, TIMEOUT, Result
 GRACE_SECONDS = 60.0
 
 
-def run(impl, contracts, profile="default", seed=None, devices=None, on_result=None, expected=None,
-        timeout=runner.DEFAULT_TIMEOUT, on_start=None, shard=None, *, recipe, jobs=2, pool=None) -> list[Result]:
-    """What :func:`conformance.runner.run` gives back, computed by ``jobs`` worker processes that load
-    ``recipe``. ``impl`` (loaded in this process) decides the cells that are not run. A :class:`Pool`
-    passed in is used and left open (one pool serves every layer of a run); else one is made here."""
-    seed = runner.new_seed() if seed is None else seed
-    devices = runner.device_matrix(impl) if devices is None else devices
-    first_device = devices[0] if devices else "CPU:0"
-    by_id = {c.id: c for c in contracts}
-    ordered = list(runner.cells(runner.in_dependency_order(contracts), devices))
-    rests_on = {(c.id, d): _prerequisite_cells(c, d, first_device, ordered) for c, d in ordered}
-    shown = {(c.id, d) for c, d in ordered if runner.in_shard(c, shard)}
-    needed = _with_prerequisites(shown, rests_on)
-    pending = [(c, d) for c, d in ordered if (c.id, d) in needed]
-    order = {cell: index for index, cell in enumerate((c.id, d) for c, d in runner.cells(contracts, devices))}
-    finished, reported = {}, []
+@dataclass(frozen=True)
+class Loaded:
+    """An implementation that only the workers load, as the parent process sees it: what it needs to
+    decide, label and report cells (names, description, visible devices), without importing the framework."""
 
-    def finish(contract, device, result):
-        finished[(contract.id, device)] = runner.settle(result, contract, impl, expected)
-        if (contract.id, device) in shown:  # not a prerequisite from another shard, decided only for blocking
-            reported.append(result)
-            if on_result is not None:
-                on_result(result)
+    name: str
+    label: str
+    layer_name: str | None
+    description: dict
+    visible: tuple
 
-    own_pool = pool is None
-    if own_pool:
-        pool = Pool(min(jobs, max(1, len(pending))), warm=recipe)
-    try:
-        while pending or pool.busy():
-            for contract, device in list(pending):
-                if any(cell not in finished for cell in rests_on[(contract.id, device)]):
-                    continue
-                decided = runner.decided_without_running(contract, device, impl, finished, profile, seed, expected, first_device)
-                if decided is None and not pool.idle():
-                    continue
-                pending.remove((contract, device))
-                if on_start is not None and (contract.id, device) in shown:
-                    on_start(contract, device)
-                if decided is not None:
-                    finish(contract, device, decided)
-                else:
-                    pool.send((contract.id, device), (recipe, contract.id, device, profile, seed, timeout), timeout)
-            if not pending and not pool.busy():
-                break  # the last cells were decided here: nothing left to wait for
-            for (contract_id, device), result in pool.collect():
-                contract = by_id[contract_id]
-                if isinstance(result, Lost):
-                    result = _lost_cell(contract, impl, device, profile, seed, timeout, result)
-                reproduce.attach([result], impl)
-                finish(contract, device, result)
-    except KeyboardInterrupt:
-        pool.close(kill=True)
-        raise runner.RunInterrupted(sorted(reported, key=lambda r: order[(r.contract_id, r.device)])) from None
-    if own_pool:
-        pool.close()
-    return sorted(reported, key=lambda r: order[(r.contract_id, r.device)])
+    @classmethod
+    def of(cls, impl) -> Loaded:
+        return cls(impl.name, impl.label, impl.layer_name, impl.describe(), tuple(impl.devices()))
+
+    def describe(self) -> dict:
+        return dict(self.description)
+
+    def devices(self) -> list[str]:
+        return list(self.visible)
 
 
-def _prerequisite_cells(contract, device, first_device, ordered) -> list:
-    """The cells :func:`conformance.runner.blocker` looks at for ``contract`` on ``device``."""
-    existing = {(c.id, d) for c, d in ordered}
-    return [cell for cell in runner.prerequisite_cells(contract, device, first_device) if cell in existing]
-
-
-def _with_prerequisites(cells, rests_on) -> set:
-    """``cells`` and every cell they rest on, directly or not."""
-    needed, stack = set(), list(cells)
-    while stack:
-        cell = stack.pop()
-        if cell not in needed:
-            needed.add(cell)
-            stack.extend(rests_on[cell])
-    return needed
-
-
-class Lost(NamedTuple):
-    """A cell whose worker died (``stuck=False``, with the exit code) or was killed past the hard limit."""
-
-    stuck: bool
-    exitcode: int | None
-
-
-def _lost_cell(contract, impl, device, profile, seed, timeout, lost) -> Result:
+def _lost_cell(cell, session, stuck, exitcode) -> Result:
     """The Result of a cell whose worker died (error, naming the signal) or was stuck (timeout)."""
-    status = TIMEOUT if lost.stuck else ERROR
-    result = Result(contract.id, contract.area, contract.level, impl.label, device, status, seed=seed, profile=profile)
-    if lost.stuck:
-        result.message = (f"{contract.id} did not finish within {timeout:g} s on {impl.label} / {device}, and its worker "
-                          f"process did not stop {GRACE_SECONDS:g} s later (stuck where the time limit cannot interrupt "
-                          "it, such as a framework kernel): the worker was killed; raise the limit with --timeout")
+    contract, impl = cell.contract, session.impl
+    result = session._result(cell, TIMEOUT if stuck else ERROR)
+    if stuck:
+        result.message = (f"{contract.id} did not finish within {session.timeout:g} s on {impl.label} / {cell.device}, and "
+                          f"its worker process did not stop {GRACE_SECONDS:g} s later (stuck where the time limit cannot "
+                          "interrupt it, such as a framework kernel): the worker was killed; raise the limit with --timeout")
     else:
-        result.message = death_message(lost.exitcode)
-    result.reproduce = runner.reproduce_command(impl, contract.id, seed, profile)
+        result.message = death_message(exitcode)
+    result.reproduce = runner.reproduce_command(impl, contract.id, session.seed, session.profile)
     return result
 
 
@@ -165,20 +106,45 @@ class Pool:
         worker_end.close()
         return _Worker(process, parent_end)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        self.close(kill=kind is not None)
+
     def idle(self):
         return next((w for w in self.workers if w.ready and w.cell is None), None)
+
+    def load(self, recipe) -> Loaded:
+        """``recipe``'s implementation as a worker loaded it (that worker keeps it); UsageError, with the
+        message the worker got, when it cannot be loaded."""
+        while (worker := self.idle()) is None:
+            if self.collect():
+                raise RuntimeError("Pool.load is for an idle pool: a cell was running")
+        worker.connection.send((recipe, None, None, None, None, None))
+        self.warm = recipe
+        try:
+            described = worker.connection.recv()
+        except (EOFError, OSError):
+            worker.process.join()
+            raise RuntimeError(f"a worker process died while loading {recipe.impl!r} "
+                               f"({death_message(worker.process.exitcode)})") from None
+        if isinstance(described, str):
+            raise UsageError(described)
+        return described
 
     def busy(self) -> bool:
         return any(w.cell is not None for w in self.workers)
 
-    def send(self, cell, task, timeout):
+    def send(self, cell, session):
         worker = self.idle()
-        worker.cell, worker.deadline = cell, (time.monotonic() + timeout + GRACE_SECONDS) if timeout else None
-        self.warm = task[0]  # a replacement worker loads what the run is on now
-        worker.connection.send(task)
+        worker.cell, worker.session = cell, session
+        worker.deadline = (time.monotonic() + session.timeout + GRACE_SECONDS) if session.timeout else None
+        self.warm = session.recipe  # a replacement worker loads what the run is on now
+        worker.connection.send((session.recipe, cell.contract.id, cell.device, session.profile, session.seed, session.timeout))
 
     def collect(self):
-        """Wait for workers; ``[(cell, Result or Lost)]`` of the cells that ended."""
+        """Wait for workers; ``[(cell, Result)]`` of the cells that ended (a lost worker's cell included)."""
         deadlines = [w.deadline for w in self.workers if w.cell is not None and w.deadline is not None]
         wait = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         multiprocessing.connection.wait([w.connection for w in self.workers] + [w.process.sentinel for w in self.workers], wait)
@@ -197,7 +163,7 @@ class Pool:
                                    f"{worker.process.exitcode}); a script that runs with jobs > 1 must guard its "
                                    "entry point with if __name__ == '__main__'")
             if worker.cell is not None:
-                ended.append((worker.cell, Lost(stuck, worker.process.exitcode)))
+                ended.append((worker.cell, _lost_cell(worker.cell, worker.session, stuck, worker.process.exitcode)))
             worker.connection.close()
             self.workers[index] = self._start()
         return ended
@@ -225,6 +191,7 @@ class _Worker:
         self.connection = connection
         self.ready = False
         self.cell = None
+        self.session = None
         self.deadline = None
 
     def receive(self):
@@ -237,7 +204,7 @@ class _Worker:
                     self.ready = True
                 else:
                     ended.append((self.cell, message))
-                    self.cell, self.deadline = None, None
+                    self.cell, self.session, self.deadline = None, None, None
         except (EOFError, OSError):  # the worker died; collect() reports its cell
             pass
         return ended
@@ -256,7 +223,7 @@ def serve(warm, connection, threads=1):
     _silence_output()
     for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(variable, str(threads))
-    loaded, impl = warm, warm.load() if warm is not None else None
+    loaded, impl = warm, _load(warm)
     contracts = {c.id: c for c in catalog.all_contracts()}
     connection.send("ready")
     while True:
@@ -265,9 +232,21 @@ def serve(warm, connection, threads=1):
             return
         recipe, contract_id, device, profile, seed, timeout = task
         if recipe != loaded:
-            loaded, impl = recipe, recipe.load()
+            loaded, impl = recipe, _load(recipe)
+        if contract_id is None:  # Pool.load: what the parent needs of the implementation, or why it cannot load
+            connection.send(str(impl) if isinstance(impl, UsageError) else Loaded.of(impl))
+            continue
         result = runner.run_cell(contracts[contract_id], impl, device, profile, seed, timeout)
         connection.send(_portable(result))
+
+
+def _load(recipe):
+    """``recipe``'s Implementation, or the UsageError that says why it cannot be loaded (the parent
+    reports it); ``None`` for no recipe."""
+    try:
+        return recipe.load() if recipe is not None else None
+    except UsageError as error:
+        return error
 
 
 def _silence_output():

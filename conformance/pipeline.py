@@ -12,23 +12,14 @@ with one line that names the argument; the callers turn those into exit statuses
 
 from __future__ import annotations
 
-import functools
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from conformance import adapters, catalog, registry, xfail as expected_failures
-from conformance.outcomes import DEFAULT_DEVICE, FAIL_ON
+from conformance import adapters, catalog, options, outcomes, registry, xfail as expected_failures
+from conformance.options import UsageError
 from conformance.registry import NothingSelected
 
-__all__ = ["Cell", "NothingSelected", "Recipe", "Session", "UsageError", "layer_specs", "load_implementation", "open_session",
-           "resolve_jobs"]
-
-PROFILES = ("quick", "default", "thorough")
-
-
-class UsageError(ValueError):
-    """What the user asked for cannot be done: a bad argument, a module that does not import, a layer
-    that cannot be constructed. The message is one line naming the argument."""
+__all__ = ["Cell", "InProcess", "NothingSelected", "Recipe", "Session", "UsageError", "layer_specs", "load_implementation",
+           "open_session"]
 
 
 @dataclass(frozen=True)
@@ -40,57 +31,203 @@ class Cell:
     expectation: object = None
 
     @property
+    def key(self) -> tuple[str, str]:
+        return self.contract.id, self.device
+
+    @property
     def column(self) -> str:
-        return "any" if self.device == DEFAULT_DEVICE else self.device
+        return outcomes.column(self.device)
 
 
 @dataclass
 class Session:
-    """An implementation, the contracts selected for it, and how to run them."""
+    """An implementation, the contracts selected for it, and how to run them: the one place a cell is
+    decided (skipped, blocked, run), settled against its expected-failures entry and given its
+    reproduction, whoever runs it (the CLI, the API, the plugin, a worker pool)."""
 
     impl: adapters.Implementation
     contracts: list
     expected: object = None  # conformance.xfail.ExpectedFailures
     seed: int = 0
     profile: str = "default"
-    devices: list = field(default_factory=list)
-    timeout: float | None = None
+    devices: list | None = None  # the implementation's device matrix (runner.device_matrix) when None
+    timeout: float | None = options.DEFAULT_TIMEOUT
     fail_on: str = "must"
     shard: tuple | None = None  # (K, N): only the cells of runner.in_shard
     recipe: Recipe | None = None  # how a worker process loads ``impl``; None for an object the caller loaded
 
-    def cells(self) -> list[Cell]:
-        """Every cell (of the shard) in the order it runs: each contract after those it rests on."""
+    def __post_init__(self):
         from conformance import runner
 
-        found = []
+        if self.devices is None:
+            self.devices = runner.device_matrix(self.impl)
+        self._plan = {}
         for contract, device in runner.cells(runner.in_dependency_order(self.contracts), self.devices):
-            if not runner.in_shard(contract, self.shard):
-                continue
             entry = self.expected.match(contract.id, self.impl, contract.area) if self.expected is not None else None
-            found.append(Cell(contract, device, entry))
-        return found
+            self._plan[(contract.id, device)] = Cell(contract, device, entry)
+        self._report_order = {key: index for index, key in enumerate((c.id, d) for c, d in runner.cells(self.contracts, self.devices))}
+
+    def cells(self) -> list[Cell]:
+        """Every cell of the shard in the order it runs: each contract after those it rests on."""
+        from conformance import runner
+
+        return [cell for cell in self._plan.values() if runner.in_shard(cell.contract, self.shard)]
+
+    def prerequisites(self, cell) -> list[tuple[str, str]]:
+        """The cells whose outcome can block ``cell`` (see runner.blocker), of any shard."""
+        from conformance import runner
+
+        first_device = self.devices[0] if self.devices else "CPU:0"
+        return [key for key in runner.prerequisite_cells(cell.contract, cell.device, first_device) if key in self._plan]
+
+    def decide(self, cell, finished) -> Result:
+        """``cell``'s Result as the run records it, run in this process when it must run; kept in
+        ``finished`` (``{(contract id, device): Result}``). A prerequisite absent from ``finished`` (it
+        ran in another shard or another xdist worker, or was deselected) is decided first, only to know
+        whether it blocks."""
+        result = self.without_running(cell, finished)
+        finished[cell.key] = self.complete(cell, self.execute(cell) if result is None else result)
+        return finished[cell.key]
+
+    def without_running(self, cell, finished):
+        """The Result of ``cell`` when it is not run (skipped by an expected-failures ``skip`` entry,
+        or blocked by a prerequisite that did not pass), or ``None`` when it must run."""
+        from conformance import runner
+
+        for key in self.prerequisites(cell):
+            if key not in finished:
+                self.decide(self._plan[key], finished)
+        first_device = self.devices[0] if self.devices else "CPU:0"
+        blocking = runner.blocker(cell.contract, cell.device, finished, first_device)
+        if cell.expectation is not None and cell.expectation.mode == "skip":
+            return self._result(cell, outcomes.SKIPPED)
+        if blocking is None or not (cell.device == outcomes.DEFAULT_DEVICE or cell.device in self.impl.devices()):
+            return None
+        # name the root cause, not the blocked contract in between
+        message = blocking.message if blocking.status == outcomes.BLOCKED else (
+            f"blocked by {blocking.contract_id} ({blocking.status} on {blocking.device})")
+        result = self._result(cell, outcomes.BLOCKED, message)
+        result.extra["blocked_by"] = blocking.extra.get("blocked_by", blocking.contract_id)
+        return result
+
+    def execute(self, cell) -> Result:
+        """``cell`` run in this process (see runner.run_cell)."""
+        from conformance import runner
+
+        return runner.run_cell(cell.contract, self.impl, cell.device, self.profile, self.seed, self.timeout)
+
+    def complete(self, cell, result) -> Result:
+        """``result`` with its reproduction snippet, settled against ``cell``'s expected-failures entry."""
+        from conformance import reproduce
+
+        reproduce.attach([result], self.impl)
+        if cell.expectation is not None:
+            self.expected.settle(result, cell.expectation)
+        return result
+
+    def in_report_order(self, results) -> list:
+        return sorted(results, key=lambda r: self._report_order[(r.contract_id, r.device)])
+
+    def _result(self, cell, status, message="") -> Result:
+        contract = cell.contract
+        return outcomes.Result(contract.id, contract.area, contract.level, self.impl.label, cell.device, status,
+                               message=message, seed=self.seed, profile=self.profile)
 
     def run(self, on_start=None, on_result=None, jobs=1, pool=None) -> list:
-        """Run every cell, in ``jobs`` worker processes when more than one (see conformance.parallel; a
+        """Run every cell of the shard, in ``jobs`` worker processes when more than one (a
         ``parallel.Pool`` given is used and left open); Results in report order, the same for any
-        ``jobs``. Ctrl-C raises runner.RunInterrupted with the finished ones."""
-        from conformance import parallel, reproduce, runner
+        ``jobs``. ``on_start(contract, device)`` and ``on_result(result)`` follow progress. Ctrl-C
+        raises runner.RunInterrupted with the finished ones."""
+        from conformance import parallel
 
-        jobs = resolve_jobs(jobs)
-        if jobs > 1 and self.recipe is None:
-            raise UsageError(f"jobs={jobs} needs the implementation by name (a worker process loads it again); "
-                             "an Implementation object runs with jobs=1 only")
-        run = runner.run if jobs == 1 else functools.partial(parallel.run, recipe=self.recipe, jobs=jobs, pool=pool)
-        try:
-            results = run(self.impl, self.contracts, profile=self.profile, seed=self.seed, devices=self.devices,
-                          on_result=on_result, expected=self.expected, timeout=self.timeout, on_start=on_start,
-                          shard=self.shard)
-        except runner.RunInterrupted as stop:
-            reproduce.attach(stop.results, self.impl)
-            raise
-        reproduce.attach(results, self.impl)
-        return results
+        jobs = options.jobs(jobs)
+        if pool is None and jobs > 1:
+            if self.recipe is None:
+                raise UsageError(f"jobs={jobs} needs the implementation by name (a worker process loads it again); "
+                                 "an Implementation object runs with jobs=1 only")
+            with parallel.Pool(min(jobs, max(1, len(self.cells()))), warm=self.recipe) as own:
+                return schedule(self, own, on_start, on_result)
+        return schedule(self, pool or InProcess(), on_start, on_result)
+
+
+Result = outcomes.Result
+
+
+class InProcess:
+    """The executor that runs each cell in this process as it is sent (see :func:`schedule`)."""
+
+    def __init__(self):
+        self.done = []
+
+    def idle(self) -> bool:
+        return not self.done
+
+    def busy(self) -> bool:
+        return bool(self.done)
+
+    def send(self, cell, session):
+        self.done.append((cell, session.execute(cell)))
+
+    def collect(self) -> list:
+        done, self.done = self.done, []
+        return done
+
+
+def schedule(session, executor, on_start=None, on_result=None) -> list:
+    """Every cell of ``session``'s shard, decided in this process or run by ``executor`` (:class:`InProcess`
+    or a ``parallel.Pool``: ``idle()``, ``busy()``, ``send(cell, session)``, ``collect() -> [(cell,
+    Result)]``); Results in report order.
+
+    A cell is sent only once the cells it rests on have finished, and a cell that is skipped or blocked is
+    decided here, so every executor gives the results of a serial run, cell for cell. A prerequisite in
+    another shard runs too, only to know whether it blocks: it is not reported.
+    """
+    from conformance import runner
+
+    shown = {cell.key for cell in session.cells()}
+    pending = [cell for cell in session._plan.values() if cell.key in _with_prerequisites(session, shown)]
+    finished, reported = {}, []
+
+    def finish(cell, result):
+        finished[cell.key] = session.complete(cell, result)
+        if cell.key in shown:
+            reported.append(result)
+            if on_result is not None:
+                on_result(result)
+
+    try:
+        while pending or executor.busy():
+            for cell in list(pending):
+                if any(key not in finished for key in session.prerequisites(cell)):
+                    continue
+                decided = session.without_running(cell, finished)
+                if decided is None and not executor.idle():
+                    break  # no executor free: the cells after this one wait, so they start in order
+                pending.remove(cell)
+                if on_start is not None and cell.key in shown:
+                    on_start(cell.contract, cell.device)
+                if decided is None:
+                    executor.send(cell, session)
+                else:
+                    finish(cell, decided)
+            if not pending and not executor.busy():
+                break  # the last cells were decided here: nothing left to wait for
+            for cell, result in executor.collect():  # a pool waits here for a worker (or its readiness)
+                finish(cell, result)
+    except KeyboardInterrupt:
+        raise runner.RunInterrupted(session.in_report_order(reported)) from None
+    return session.in_report_order(reported)
+
+
+def _with_prerequisites(session, keys) -> set:
+    """``keys`` and every cell they rest on, directly or not."""
+    needed, stack = set(), list(keys)
+    while stack:
+        key = stack.pop()
+        if key not in needed:
+            needed.add(key)
+            stack.extend(session.prerequisites(session._plan[key]))
+    return needed
 
 
 @dataclass(frozen=True)
@@ -107,22 +244,10 @@ class Recipe:
         return load_implementation(self.impl, self.layer, self.logical_cpus, self.spec)
 
 
-def resolve_jobs(jobs) -> int:
-    """Worker processes for ``jobs``: a positive int, or ``"auto"`` for the CPUs this process may use."""
-    if jobs == "auto":
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        count = int(jobs)
-    except (TypeError, ValueError):
-        count = 0
-    if count < 1 or str(count) != str(jobs).strip():
-        raise UsageError(f"jobs must be a positive number of worker processes or 'auto', got {jobs!r}")
-    return count
-
-
-def load_implementation(impl="reference", layer=None, logical_cpus=None, spec=None) -> adapters.Implementation:
+def load_implementation(impl="reference", layer=None, logical_cpus=None, spec=None, pool=None):
     """``impl`` (with the Dense-like ``layer``, or the layer of ``spec``) loaded; names are looked up
-    before the framework is imported. Raises UsageError naming the argument."""
+    before the framework is imported. With a ``parallel.Pool``, a worker loads it and this process gets
+    a ``parallel.Loaded`` (it never imports the framework). Raises UsageError naming the argument."""
     if isinstance(impl, adapters.Implementation):
         return impl
     try:
@@ -131,8 +256,9 @@ def load_implementation(impl="reference", layer=None, logical_cpus=None, spec=No
             adapters.check_importable(layer, "layer")
         if spec is not None and isinstance(spec.layer, str):
             adapters.check_importable(spec.layer, f"layer spec {spec.label!r}: layer")
-        adapters.prepare_environment(logical_cpus)
-        return adapters.load(impl, layer, spec=spec)
+        if pool is not None:
+            return pool.load(Recipe(impl, layer, logical_cpus, spec))
+        return adapters.load(impl, layer, spec=spec, logical_cpus=logical_cpus)
     except ValueError as error:
         raise UsageError(str(error)) from None
 
@@ -158,9 +284,10 @@ def layer_specs(layer=None, layer_kwargs=None, input_shape=None, input_dtype=Non
     return []
 
 
-def open_session(impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
-                 timeout=None, fail_on="must", logical_cpus=None, spec=None, shard=None) -> Session:
-    """A :class:`Session`, every argument checked before the framework is imported.
+def open_session(*, impl="reference", layer=None, contracts=None, profile="default", seed=None, xfail=None, strict=False,
+                 timeout=None, fail_on="must", logical_cpus=None, spec=None, shard=None, pool=None) -> Session:
+    """A :class:`Session`, every argument checked (by its declaration in :mod:`conformance.options`)
+    before the framework is imported.
 
     Args:
         impl: ``reference``, ``keras``, ``tf_keras``, a module path, ``module:attribute``, or an already
@@ -171,44 +298,35 @@ def open_session(impl="reference", layer=None, contracts=None, profile="default"
         seed: hypothesis seed; a fresh random one when ``None`` (recorded in every result).
         xfail: an expected-failures file path, or a loaded ``ExpectedFailures``.
         strict: an expected failure that passes is reported as failed.
-        timeout: time limit per cell in seconds; ``None`` for the runner's default.
+        timeout: time limit per cell in seconds; ``None`` for the default (300).
         fail_on: ``must`` or ``should``: which failures fail the run.
-        logical_cpus: split the CPU into this many TensorFlow devices (default 2).
+        logical_cpus: split the CPU into this many logical devices (default: the environment's, else 2).
         spec: a :class:`~conformance.specs.LayerSpec`: any Keras-style layer, checked by the generic
             contracts (the Dense ones are not applicable to it).
         shard: ``"K/N"`` (or ``(K, N)``): run only the K-th of N stable shares of the contracts.
+        pool: a ``parallel.Pool`` that will run the cells: one of its workers loads ``impl``, and this
+            process, which only schedules, never imports the framework.
     """
     from conformance import runner
 
-    if profile not in PROFILES:
-        raise UsageError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
-    if fail_on not in FAIL_ON:
-        raise UsageError(f"fail_on must be one of {', '.join(FAIL_ON)}, got {fail_on!r}")
-    if timeout is not None and not timeout > 0:
-        raise UsageError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if logical_cpus is not None and (not isinstance(logical_cpus, int) or logical_cpus < 1):
-        raise UsageError(f"logical_cpus must be an int >= 1, got {logical_cpus!r}")
-    if shard is not None:
-        try:
-            shard = runner.parse_shard(shard if isinstance(shard, str) else "/".join(map(str, shard)))
-        except ValueError as error:
-            raise UsageError(str(error)) from None
+    checked = options.check(profile=profile, seed=seed, timeout=timeout, fail_on=fail_on, logical_cpus=logical_cpus,
+                            shard=shard)
     selected = catalog.select(contracts)  # NothingSelected goes through: exit status 5, not 4
     try:
         expected = expected_failures.load(xfail, strict=strict)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    recipe = None if isinstance(impl, adapters.Implementation) else Recipe(impl, layer, logical_cpus, spec)
-    impl = load_implementation(impl, layer, logical_cpus, spec)
+    recipe = None if isinstance(impl, adapters.Implementation) else Recipe(impl, layer, checked["logical_cpus"], spec)
+    impl = load_implementation(impl, layer, checked["logical_cpus"], spec, pool)
     return Session(
         impl=impl,
         contracts=selected,
         expected=expected,
-        seed=runner.new_seed() if seed is None else seed,
+        seed=runner.new_seed() if seed is None else checked["seed"],
         profile=profile,
         devices=runner.device_matrix(impl),
-        timeout=runner.DEFAULT_TIMEOUT if timeout is None else timeout,
+        timeout=options.DEFAULT_TIMEOUT if timeout is None else checked["timeout"],
         fail_on=fail_on,
-        shard=shard,
+        shard=checked["shard"],
         recipe=recipe,
     )

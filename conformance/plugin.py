@@ -9,7 +9,6 @@ plugin only adds its command-line options: this module imports nothing but pytes
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 from pathlib import Path
 
@@ -19,42 +18,9 @@ SEED_KEY = "keras_conformance_seed"  # xdist workerinput key: every worker repla
 
 
 def pytest_addoption(parser):
-    group = parser.getgroup("keras-conformance", "Keras conformance contracts (keras-conformance)")
-    group.addoption(
-        "--keras-impl",
-        action="append",
-        default=[],
-        metavar="IMPL",
-        help="run the contracts against IMPL: reference, keras, tf_keras, a module or module:attribute (repeatable)",
-    )
-    group.addoption(
-        "--keras-layer",
-        default=None,
-        metavar="MODULE:CLASS",
-        help="the Dense-like layer class to test inside --keras-impl (default impl: keras)",
-    )
-    group.addoption(
-        "--keras-layer-spec",
-        default=None,
-        metavar="FILE",
-        help="TOML file of [[layer]] specs (or a pyproject.toml with [[tool.keras-conformance.layer]]): any Keras-style layers to check",
-    )
-    group.addoption(
-        "--keras-contracts",
-        action="extend",
-        nargs="+",
-        default=[],
-        metavar="PATTERN",
-        help="contract ids (wildcards allowed, comma-separated or repeated) or areas; default: all",
-    )
-    group.addoption("--keras-profile", default="default", choices=("quick", "default", "thorough"), help="hypothesis examples per contract")
-    group.addoption("--keras-seed", type=int, default=None, help="seed for every contract (default: --hypothesis-seed, else random)")
-    group.addoption("--keras-xfail", default=None, metavar="FILE", help="expected-failures TOML file")
-    group.addoption("--keras-strict", action="store_true", default=False, help="an expected failure that passes fails the run")
-    group.addoption("--keras-timeout", type=float, default=None, metavar="SECONDS",
-                    help="time limit per contract item (default 300); past it the item fails as a timeout")
-    group.addoption("--keras-fail-on", default="must", choices=("must", "should"),
-                    help="which failures fail their item: must (default; a SHOULD finding is reported as xfail) or should")
+    from conformance import options  # names and parsers only: no framework is imported
+
+    options.add_to_argparse(parser.getgroup("keras-conformance", "Keras conformance contracts (keras-conformance)"), "pytest")
 
 
 def _active(config) -> bool:
@@ -66,7 +32,7 @@ def pytest_configure(config):
         config.pluginmanager.register(ConformanceSuite(config), "keras-conformance-suite")
 
 
-class ContractFailure(Exception):
+class ContractFailure(AssertionError):
     """A failed contract cell; pytest shows :func:`conformance.report.failure_text` for it."""
 
     def __init__(self, text):
@@ -76,6 +42,41 @@ class ContractFailure(Exception):
 
 class KitError(ContractFailure):
     """The kit itself raised in this cell: shown as a failed item, marked as the kit's, not the implementation's."""
+
+
+def expectation_mark(entry, strict):
+    """The pytest mark of an expected-failures ``entry`` (``None`` for none): skip, or xfail raising
+    :class:`ContractFailure`, so pytest reports xfailed, XPASS and strict XPASS as it does for its own."""
+    if entry is None:
+        return None
+    if entry.mode == "skip":
+        return pytest.mark.skip(reason=f"expected failure, not run ({entry.source}): {entry.reason}")
+    return pytest.mark.xfail(reason=f"{entry.reason} ({entry.source})", strict=strict, raises=ContractFailure)
+
+
+def outcome(result, contract, fail_on="must"):
+    """Turn a cell's settled Result into pytest's outcome: return for a pass, skip (not applicable,
+    absent device, blocked), xfail for a finding that does not fail the run, :class:`ContractFailure`
+    for one that does, :class:`KitError` when the kit raised. An expected failure (xfailed) raises
+    ContractFailure and an expected failure that passed returns, so the item's :func:`expectation_mark`
+    reports them as pytest reports its own."""
+    from conformance import outcomes, report
+
+    status = result.status
+    if status == outcomes.PASSED or status == outcomes.XPASSED or (status == outcomes.FAILED and "expected" in result.extra):
+        return  # a pass, possibly of an entry that expected a failure (strict or not): the mark decides
+    if status == outcomes.ERROR:
+        raise KitError("keras-conformance kit error (not the implementation's failure; please report it):\n"
+                       + report.failure_text(result, contract) + "\n" + result.extra.get("traceback", ""))
+    if status == outcomes.XFAILED:
+        raise ContractFailure(report.failure_text(result, contract))
+    if status in (outcomes.FAILED, outcomes.TIMEOUT):
+        if not outcomes.fails_run(result, fail_on):
+            pytest.xfail(f"{result.level} finding, does not fail the run (fail on should to fail it): "
+                         f"{result.message.splitlines()[0] if result.message else result.status}")
+        raise ContractFailure(report.failure_text(result, contract))
+    prefix = "not applicable: " if status == outcomes.NOT_APPLICABLE else ""
+    pytest.skip(prefix + result.message)
 
 
 class ContractItem(pytest.Item):
@@ -90,35 +91,12 @@ class ContractItem(pytest.Item):
         self.extra_keyword_matches.update({cell.contract.area, cell.contract.level, cell.contract.id})
 
     def runtest(self):
-        from conformance import outcomes, report, reproduce, runner
-
-        session, contract, device = self.conformance_session, self.cell.contract, self.cell.device
-        finished, missing = self.suite.prerequisites(session)
         # A prerequisite this process has not run (another xdist worker's item, or one deselected) is
-        # decided here as the CLI decides it (runner.prerequisites), so verdicts are the same under -n.
-        blocked = runner.decided_without_running(contract, device, session.impl, finished, session.profile, session.seed,
-                                                 None, session.devices[0], missing)
-        if blocked is not None:
-            finished[(contract.id, device)] = blocked
-            pytest.skip(blocked.message)
-        result = runner.run_cell(contract, session.impl, device, session.profile, session.seed, session.timeout)
-        # dependants see the cell as the CLI records it (xfailed, ...); this item reports the raw result
-        finished[(contract.id, device)] = runner.settle(dataclasses.replace(result, extra=dict(result.extra)), contract,
-                                                        session.impl, session.expected)
-        self.user_properties += [("seed", result.seed), ("profile", result.profile), ("status", result.status)]
-        if result.status == outcomes.ERROR:
-            raise KitError("keras-conformance kit error (not the implementation's failure; please report it):\n"
-                           + report.failure_text(result, contract) + "\n" + result.extra.get("traceback", ""))
-        if result.status in (outcomes.FAILED, outcomes.TIMEOUT):
-            reproduce.attach([result], session.impl)
-            if not outcomes.fails_run(result, session.fail_on):
-                pytest.xfail(f"{result.level} finding, does not fail the run (--keras-fail-on should to fail it): "
-                             f"{result.message.splitlines()[0] if result.message else result.status}")
-            raise ContractFailure(report.failure_text(result, contract))
-        if result.status == outcomes.SKIPPED:
-            pytest.skip(result.message)
-        if result.status == outcomes.NOT_APPLICABLE:
-            pytest.skip(f"not applicable: {result.message}")
+        # decided by Session.decide as the CLI decides it, so verdicts are the same under -n.
+        session = self.conformance_session
+        result = session.decide(self.cell, self.suite.finished.setdefault(id(session), {}))
+        self.user_properties += [("seed", result.seed), ("profile", result.profile), ("status", str(result.status))]
+        outcome(result, self.contract, session.fail_on)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ContractFailure):
@@ -141,25 +119,11 @@ class ConformanceSuite:
         self.config = config
         self.impl_names = config.getoption("keras_impl") or ["keras"]
         self.layer = config.getoption("keras_layer")
-        self.patterns = [p for value in config.getoption("keras_contracts") for p in value.split(",") if p]
-        self.profile = config.getoption("keras_profile")
+        self.patterns = [p for value in config.getoption("keras_contracts") or [] for p in value.split(",") if p]
         self.seed = self._seed(config)
-        self.timeout = config.getoption("keras_timeout")
-        self.fail_on = config.getoption("keras_fail_on")
         self.expected = None
         self.stale = []
-        self.finished = {}  # session -> ({(contract id, device): Result}, runner.prerequisites callback), for blocking
-
-    def prerequisites(self, session):
-        """``(finished, missing)`` of ``session``: the cells decided in this process, and the
-        :func:`conformance.runner.prerequisites` callback that decides the others when needed."""
-        from conformance import runner
-
-        if id(session) not in self.finished:
-            missing = runner.prerequisites(session.impl, session.contracts, session.devices, session.profile, session.seed,
-                                           session.timeout, session.expected)
-            self.finished[id(session)] = {}, missing
-        return self.finished[id(session)]
+        self.finished = {}  # id(session) -> {(contract id, device): Result}: what later cells' blocking reads
 
     @staticmethod
     def _seed(config):
@@ -184,7 +148,7 @@ class ConformanceSuite:
         return (
             f"keras-conformance: impl {', '.join(self.impl_names)}"
             + (f", layer {self.layer}" if self.layer else "")
-            + f", profile {self.profile}, seed {self.seed} (replay with --keras-seed {self.seed})"
+            + f", profile {self.config.getoption('keras_profile') or 'default'}, seed {self.seed} (replay with --keras-seed {self.seed})"
         )
 
     @pytest.hookimpl(tryfirst=True)  # before -k/-m deselection, so they apply to contract items
@@ -192,31 +156,27 @@ class ConformanceSuite:
         items.extend(self.collect(session))
 
     def collect(self, session):
-        from conformance import pipeline, xfail
+        from conformance import options, pipeline, xfail
 
         option = self.config.getoption
+        # the plugin's options left unset take the API's defaults
+        chosen = {o.name: option(f"keras_{o.name}") for o in options.RUN_OPTIONS if "pytest" in o.where and "api" in o.where}
+        chosen = {name: value for name, value in chosen.items() if value is not None and name != "impl"}
+        chosen.update(contracts=self.patterns or None, seed=self.seed)
         try:
-            self.expected = xfail.load(option("keras_xfail"), strict=option("keras_strict"))
+            self.expected = xfail.load(chosen.pop("xfail", None), strict=chosen.pop("strict", False))
             specs = pipeline.layer_specs(spec_file=option("keras_layer_spec"))
-            sessions = [
-                pipeline.open_session(name, self.layer, self.patterns, self.profile, self.seed, self.expected,
-                                      option("keras_strict"), self.timeout, self.fail_on, spec=spec)
-                for name in self.impl_names
-                for spec in (specs or [None])
-            ]
+            sessions = [pipeline.open_session(**chosen, impl=name, xfail=self.expected, spec=spec)
+                        for name in self.impl_names for spec in (specs or [None])]
         except ValueError as error:  # UsageError, NothingSelected, a bad expected-failures file
             raise pytest.UsageError(f"keras-conformance: {error}") from None
         for run in sessions:
             for cell in run.cells():
                 name = f"{cell.contract.id}[{run.impl.label}-{cell.column}]"
                 item = ContractItem.from_parent(session, name=name, nodeid=f"keras-conformance::{name}", cell=cell, conformance_session=run, suite=self)
-                entry = cell.expectation
-                if entry is not None and entry.mode == "skip":
-                    item.add_marker(pytest.mark.skip(reason=f"expected failure, not run ({entry.source}): {entry.reason}"))
-                elif entry is not None:
-                    item.add_marker(
-                        pytest.mark.xfail(reason=f"{entry.reason} ({entry.source})", strict=self.expected.strict, raises=ContractFailure)
-                    )
+                mark = expectation_mark(cell.expectation, self.expected.strict if self.expected else False)
+                if mark is not None:
+                    item.add_marker(mark)
                 yield item
 
     def pytest_terminal_summary(self, terminalreporter):

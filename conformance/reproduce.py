@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 
+from conformance.options import LOGICAL_CPUS_VARIABLE
 from conformance.outcomes import DEFAULT_DEVICE, FAILED
 
 # float64 numpy expression of each activation of the strategies, applied to ``z``.
@@ -96,7 +97,7 @@ def snippet(result, impl) -> str:
     """The reproduction snippet for a failed ``result`` (a runner.Result with ``extra['example']``)
     of the Implementation ``impl``; empty when the runner kept no example."""
     layer = impl.layer_name if impl.label != impl.name else None
-    return snippet_for(result, impl.name, layer, impl.module.__name__)
+    return snippet_for(result, impl.name, layer, impl.describe()["module"])
 
 
 def snippet_for(result, impl_name: str, layer: str | None, module_name: str | None = None) -> str:
@@ -119,7 +120,7 @@ def snippet_for(result, impl_name: str, layer: str | None, module_name: str | No
         imports |= section_imports
     if result.device.startswith("CPU:") and result.device != "CPU:0":
         # the kit splits the CPU into logical devices only when asked, before TensorFlow starts
-        header += ["import os", f"os.environ['KERAS_CONFORMANCE_LOGICAL_CPUS'] = '{int(result.device[4:]) + 1}'"]
+        header += ["import os", f"os.environ[{LOGICAL_CPUS_VARIABLE!r}] = '{int(result.device[4:]) + 1}'"]
     lines = header + sorted(imports, key=lambda line: (not line.startswith("import"), line)) + [""]
     for number, (_, body) in enumerate(sections, 1):
         if len(sections) > 1:  # number the steps only when there is more than one

@@ -1,18 +1,20 @@
-"""Run contracts against an implementation on every device and record one Result per cell.
+"""Run one contract on one device (a cell) and record its Result; the rules that order cells.
 
-The runner never stops at the first failure: every (contract, device) cell gets a status, so a
-report shows the whole picture. Property contracts run under hypothesis with an explicit seed,
-so every failure can be replayed with ``--seed``.
+:func:`run_cell` is the one place a check meets hypothesis: every executor (in this process, or a
+worker of :mod:`conformance.parallel`) calls it, and :class:`conformance.pipeline.Session` decides,
+schedules and settles the cells around it. A cell never stops the run: every (contract, device) cell
+gets a status. Property contracts run under hypothesis with an explicit seed, so every failure can be
+replayed with ``--seed``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
+import linecache
 import pickle
 import random
 import signal
-import sysconfig
+import sys
 import threading
 import time
 import traceback
@@ -23,31 +25,10 @@ import hypothesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Flaky, HypothesisException
 
-from conformance.outcomes import (  # noqa: F401  (re-exported: runner.PASSED etc. read naturally in checks)
-    BLOCKED,
-    BLOCKING,
-    DEFAULT_DEVICE,
-    ERROR,
-    FAILED,
-    MUST,
-    NOT_APPLICABLE,
-    PASSED,
-    SKIPPED,
-    STATUSES,
-    TIMEOUT,
-    XFAILED,
-    XPASSED,
-    Result,
-    counts,
-)
+from conformance.outcomes import BLOCKING, DEFAULT_DEVICE, ERROR, FAILED, NOT_APPLICABLE, PASSED, SKIPPED, TIMEOUT, Result
 from conformance import reproduce
+from conformance.options import DEFAULT_TIMEOUT, PROFILES
 from conformance.registry import Contract, NotApplicable
-
-PROFILES = {"quick": 6, "default": 25, "thorough": 200}  # hypothesis max_examples per cell
-
-# Per-cell time limit: a default-profile cell takes seconds and a thorough fit-based one about a
-# minute; five minutes means the cell is stuck (a layer whose call never returns), not slow.
-DEFAULT_TIMEOUT = 300.0
 
 
 class CellTimeout(BaseException):
@@ -100,23 +81,15 @@ def in_dependency_order(contracts) -> list:
     return ordered
 
 
-def blocker(contract, device, finished, first_device="CPU:0", missing=None):
+def blocker(contract, device, finished, first_device="CPU:0"):
     """The finished Result that blocks ``contract`` on ``device``, or ``None``.
 
     ``finished`` maps ``(contract_id, device)`` to Results. A prerequisite blocks when it did not pass
     on the same device, or on the device-independent column; a device-independent cell runs on the
     default device, so it is also blocked by its prerequisite's cell on ``first_device``.
-
-    ``missing(contract_id, device, finished)``, when given, is asked for a prerequisite cell absent from
-    ``finished`` (one that ran in another shard or another xdist worker) and gives back its Result, or
-    ``None`` when the run has no such cell; the Result is kept in ``finished``. See :func:`prerequisites`.
     """
-    for prerequisite, place in prerequisite_cells(contract, device, first_device):
-        result = finished.get((prerequisite, place))
-        if result is None and missing is not None:
-            result = missing(prerequisite, place, finished)
-            if result is not None:
-                finished[(prerequisite, place)] = result
+    for key in prerequisite_cells(contract, device, first_device):
+        result = finished.get(key)
         if result is not None and result.status in BLOCKING:
             return result
     return None
@@ -128,70 +101,6 @@ def prerequisite_cells(contract, device, first_device="CPU:0") -> list:
     and (for a device-independent cell, which runs on the default device) on ``first_device``."""
     places = [device, DEFAULT_DEVICE] + ([first_device] if device == DEFAULT_DEVICE else [])
     return [(prerequisite, place) for prerequisite in contract.rests_on for place in places]
-
-
-def prerequisites(impl, contracts, devices, profile="default", seed=0, timeout=DEFAULT_TIMEOUT, expected=None):
-    """A ``missing`` callback for :func:`blocker` that decides a prerequisite cell in this process.
-
-    A shard (``--shard``) or a pytest-xdist worker runs only some cells; when one of them rests on a
-    cell that ran elsewhere, the prerequisite is decided here exactly as :func:`run` decides it (same
-    seed, its own prerequisites first), only to know whether it blocks: it is never reported. Cells of
-    contracts outside ``contracts``, or on devices outside ``devices``, do not exist: ``None``.
-    """
-    by_id = {c.id: c for c in contracts}
-    first_device = devices[0] if devices else "CPU:0"
-
-    def missing(contract_id, device, finished):
-        contract = by_id.get(contract_id)
-        if contract is None or device not in (devices if contract.per_device else [DEFAULT_DEVICE]):
-            return None
-        return decide(contract, device, impl, finished, profile, seed, timeout, expected, first_device, missing)
-
-    return missing
-
-
-def decide(contract, device, impl, finished, profile, seed, timeout, expected=None, first_device="CPU:0", missing=None) -> Result:
-    """The Result of one cell as :func:`run` records it: decided without running it when it is skipped
-    or blocked, run otherwise, then settled against its expected-failures entry."""
-    result = decided_without_running(contract, device, impl, finished, profile, seed, expected, first_device, missing)
-    if result is None:
-        result = run_cell(contract, impl, device, profile, seed, timeout)
-    return settle(result, contract, impl, expected)
-
-
-def settle(result, contract, impl, expected=None) -> Result:
-    """``result`` as its expected-failures entry says to report it (xfailed, xpassed...), when it has one."""
-    entry = expected.match(contract.id, impl, contract.area) if expected is not None else None
-    if entry is not None:
-        expected.settle(result, entry)
-    return result
-
-
-def decided_without_running(contract, device, impl, finished, profile, seed, expected=None, first_device="CPU:0",
-                            missing=None):
-    """The Result of a cell that is not run, or ``None`` when it must run: skipped by an
-    expected-failures ``skip`` entry, or blocked by a prerequisite (see :func:`blocker`) on a device
-    the implementation has."""
-    entry = expected.match(contract.id, impl, contract.area) if expected is not None else None
-    blocking = blocker(contract, device, finished, first_device, missing)
-    if entry is not None and entry.mode == "skip":
-        return Result(contract.id, contract.area, contract.level, impl.label, device, SKIPPED, seed=seed, profile=profile)
-    if blocking is None or not (device == DEFAULT_DEVICE or device in impl.devices()):
-        return None
-    result = Result(contract.id, contract.area, contract.level, impl.label, device, BLOCKED, seed=seed, profile=profile)
-    # name the root cause, not the blocked contract in between
-    result.message = blocking.message if blocking.status == BLOCKED else (
-        f"blocked by {blocking.contract_id} ({blocking.status} on {blocking.device})")
-    result.extra["blocked_by"] = blocking.extra.get("blocked_by", blocking.contract_id)
-    return result
-
-
-def parse_shard(text):
-    """``(K, N)`` from ``"K/N"`` (1 <= K <= N); ValueError naming --shard otherwise."""
-    k, slash, n = str(text).partition("/")
-    if slash and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n):
-        return int(k), int(n)
-    raise ValueError(f"shard must be K/N with 1 <= K <= N (the K-th of N shards), got {text!r}")
 
 
 def in_shard(contract, shard) -> bool:
@@ -324,46 +233,40 @@ def _record_exception(result, error) -> None:
     result.counterexample = _falsifying_example(error)
 
 
-_KIT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
-_LIBRARY_DIRS = tuple(
-    os.path.abspath(path) + os.sep for path in {sysconfig.get_paths()["stdlib"], os.path.dirname(os.__file__)}
-)
-_NEUTRAL_PACKAGES = ("numpy", "hypothesis", "_pytest", "pluggy")  # tools the kit calls, not implementations
+# Packages the kit calls as tools: an exception from them is the kit's unless the implementation's own
+# code is on the way (numpy raising inside a framework's call is the framework's).
+_NEUTRAL_PACKAGES = frozenset(sys.stdlib_module_names) | {"numpy", "hypothesis", "_pytest", "pytest", "pluggy", "_hypothesis_pytestplugin"}
 
 
 def _raised_by_kit(error) -> bool:
     """Whether ``error`` was raised by the kit's own code rather than by the implementation.
 
-    A violation (AssertionError from ``require``) is never the kit's. Otherwise: the innermost kit frame
-    of the traceback, and below it no frame of the implementation (numpy, hypothesis and the standard
-    library are tools the kit uses, not implementations).
+    Decided at the implementation's call boundary, by the modules the frames run in (their
+    ``__name__``, not their file paths): between the innermost frame of the kit (``conformance.*``) and
+    the place the exception was raised, either some frame belongs to the implementation (anything that
+    is neither the kit nor a neutral tool: the framework, the user's layer, its helpers), and the
+    exception is the implementation's, or none does, and the kit raised it. A violation
+    (AssertionError from ``require``) is never the kit's.
     """
     if isinstance(error, AssertionError):
         return False
-    files = [frame.filename for frame in traceback.extract_tb(error.__traceback__)]
-    kit = [i for i, name in enumerate(files) if os.path.abspath(name).startswith(_KIT_DIR)]
+    packages = [_package_of(frame) for frame, _ in traceback.walk_tb(error.__traceback__)]
+    kit = [index for index, package in enumerate(packages) if package == "conformance"]
     if not kit:
         return False
-    return not any(_is_implementation(name) for name in files[kit[-1] + 1 :])
+    return all(package in _NEUTRAL_PACKAGES for package in packages[kit[-1] + 1:])
 
 
-def _is_implementation(filename) -> bool:
-    """Whether a traceback frame's file is the implementation's (a framework, the user's layer), not
-    the kit's, the standard library's, or a neutral tool's."""
-    if filename.startswith("<"):  # <frozen ...>, <string>: interpreter machinery
-        return False
-    path = os.path.abspath(filename)
-    parts = path.split(os.sep)
-    installed = "site-packages" in parts or "dist-packages" in parts
-    if path.startswith(_KIT_DIR) or (path.startswith(_LIBRARY_DIRS) and not installed):
-        return False
-    return not any(package in parts for package in _NEUTRAL_PACKAGES)
+def _package_of(frame) -> str:
+    """The top-level package of the module ``frame`` runs in (``""`` for code with no module)."""
+    return (frame.f_globals.get("__name__") or "").partition(".")[0]
 
 
-def _innermost_lines(stack, count=3) -> str:
-    """The innermost ``count`` frames of ``stack`` outside the standard library, one line each."""
-    frames = [f for f in stack if not os.path.abspath(f.filename).startswith(_LIBRARY_DIRS) or "site-packages" in f.filename]
-    return "\n".join(f"  {f.filename}:{f.lineno} in {f.name}: {(f.line or '').strip()}" for f in frames[-count:])
+def _innermost_lines(frame, count=3) -> str:
+    """The innermost ``count`` frames from ``frame`` outward, outside the standard library, one line each."""
+    chosen = [f for f, _ in traceback.walk_stack(frame) if _package_of(f) not in sys.stdlib_module_names][:count]
+    return "\n".join(f"  {f.f_code.co_filename}:{f.f_lineno} in {f.f_code.co_name}: "
+                     f"{linecache.getline(f.f_code.co_filename, f.f_lineno).strip()}" for f in reversed(chosen))
 
 
 @contextlib.contextmanager
@@ -374,7 +277,7 @@ def _time_limit(seconds):
         return
 
     def expire(signum, frame):
-        raise CellTimeout(_innermost_lines(traceback.extract_stack(frame)))
+        raise CellTimeout(_innermost_lines(frame))
 
     previous_handler = signal.signal(signal.SIGALRM, expire)
     previous_delay, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -440,15 +343,21 @@ def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
             budget.record_failure(key)
             raise
 
-    if not contract.given:
+    check.__name__ = contract.id.replace("-", "_").lower()
+    drive(check, contract.given, profile, seed, contract.examples, contract)
+
+
+def drive(check, strategies, profile, seed, examples=(), contract=None) -> None:
+    """Call ``check(**drawn)`` under hypothesis with ``strategies`` (by argument name): the pinned
+    ``examples`` first, then the profile's draws for ``contract``, from ``seed``; once, with no
+    arguments, when there are no strategies. The one place the kit wires hypothesis."""
+    if not strategies:
         check()
         return
-    check.__name__ = contract.id.replace("-", "_").lower()
-    test = given(**contract.given)(check)
-    for example in reversed(contract.examples):  # decorators apply inside out; keep the declared order
+    test = given(**strategies)(check)
+    for example in reversed(examples):  # decorators apply inside out; keep the declared order
         test = hypothesis.example(**example)(test)
-    test = hypothesis.seed(seed)(hypothesis_settings(profile, contract)(test))
-    test()
+    hypothesis.seed(seed)(hypothesis_settings(profile, contract)(test))()
 
 
 def _first_error(error):
@@ -460,41 +369,3 @@ def _first_error(error):
 def _falsifying_example(error) -> str:
     notes = [n for n in getattr(error, "__notes__", []) if not n.startswith("You can reproduce")]
     return "\n".join(notes).strip()
-
-
-def run(impl, contracts, profile="default", seed=None, devices=None, on_result=None, expected=None,
-        timeout=DEFAULT_TIMEOUT, on_start=None, shard=None) -> list[Result]:
-    """Run ``contracts`` on ``impl`` for every device in ``devices`` (the device matrix by default).
-
-    Contracts run after those they rest on; a cell whose prerequisite did not pass is reported as
-    blocked by it. ``expected`` (a :class:`conformance.xfail.ExpectedFailures`) marks known failures:
-    its ``skip`` entries are not run, its ``xfail`` entries turn failures into ``xfailed`` and passes
-    into ``xpassed``. ``shard`` (``(K, N)``) keeps the cells of :func:`in_shard`; a prerequisite of
-    theirs in another shard is decided silently (:func:`prerequisites`). ``on_start(contract, device)``
-    and ``on_result(result)`` follow progress. Results come back in report order. On Ctrl-C,
-    :class:`RunInterrupted` carries the finished cells.
-    """
-    seed = new_seed() if seed is None else seed
-    devices = device_matrix(impl) if devices is None else devices
-    first_device = devices[0] if devices else "CPU:0"
-    missing = prerequisites(impl, contracts, devices, profile, seed, timeout, expected) if shard is not None else None
-    order = {cell: index for index, cell in enumerate((c.id, d) for c, d in cells(contracts, devices))}
-    finished, reported = {}, []
-    try:
-        for contract, device in cells(in_dependency_order(contracts), devices):
-            if not in_shard(contract, shard):
-                continue  # another shard's cell: decided silently if a cell of this shard rests on it
-            if on_start is not None:
-                on_start(contract, device)
-            result = decide(contract, device, impl, finished, profile, seed, timeout, expected, first_device, missing)
-            finished[(contract.id, device)] = result
-            reported.append(result)
-            if on_result is not None:
-                on_result(result)
-    except KeyboardInterrupt:
-        raise RunInterrupted(sorted(reported, key=lambda r: order[(r.contract_id, r.device)])) from None
-    return sorted(reported, key=lambda r: order[(r.contract_id, r.device)])
-
-
-def must_failures(results) -> list[Result]:
-    return [r for r in results if r.level == MUST and r.status == FAILED]

@@ -37,7 +37,7 @@ def test_unknown_argument_is_a_usage_error_naming_it():
 @pytest.mark.skipif(not BACKENDS, reason="neither jax nor torch is installed: no Keras 3 backend for the script to run")
 def test_merged_report_has_a_gpu_column_skipped_with_its_reason_on_a_cpu_machine(tmp_path):
     completed = _script("--backends", " ".join(BACKENDS), "--out", str(tmp_path), "--",
-                        "--contracts", "DEVICE-PLACEMENT", "--profile", "quick")
+                        "--contracts", "GENERIC-DEVICE-PLACEMENT", "--profile", "quick")
     output = completed.stdout[-4000:] + completed.stderr[-4000:]
     assert completed.returncode == 0, output
     for backend in BACKENDS:

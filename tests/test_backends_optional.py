@@ -41,17 +41,17 @@ def run_without_tensorflow(*arguments):
 
 def test_keras_on_jax_runs_without_tensorflow_on_two_cpu_devices(tmp_path):
     report = tmp_path / "report.json"
-    done = run_without_tensorflow("--impl", "keras", "--contracts", "LAYER-UNBUILT-AT-INIT", "DEVICE-PLACEMENT",
+    done = run_without_tensorflow("--impl", "keras", "--contracts", "GENERIC-UNBUILT-AT-INIT", "GENERIC-DEVICE-PLACEMENT",
                                   "--profile", "quick", "--seed", "0", "--report-json", str(report))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     cells = json.loads(report.read_text())["results"]
-    placement = {cell["device"]: cell["status"] for cell in cells if cell["contract_id"] == "DEVICE-PLACEMENT"}
+    placement = {cell["device"]: cell["status"] for cell in cells if cell["contract_id"] == "GENERIC-DEVICE-PLACEMENT"}
     assert placement.get("CPU:0") == placement.get("CPU:1") == "passed", placement
     assert "float64" not in done.stderr
 
 
 def test_the_reference_without_tensorflow_is_a_usage_error_naming_the_extra():
-    done = run_without_tensorflow("--impl", "reference", "--contracts", "LAYER-UNBUILT-AT-INIT")
+    done = run_without_tensorflow("--impl", "reference", "--contracts", "GENERIC-UNBUILT-AT-INIT")
     assert done.returncode == 4, done.stdout[-3000:] + done.stderr[-3000:]
     (line,) = done.stderr.strip().splitlines()
     assert "impl='reference'" in line and "pip install 'keras-conformance[tensorflow]'" in line

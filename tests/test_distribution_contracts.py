@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from conformance import adapters, catalog, runner, strategies
+from conformance import adapters, catalog, outcomes, runner, strategies
 from conformance.adapters.backend import data_parallel_devices
 from conformance.adapters.base import Implementation
 from conformance.contracts.distribution import evenly_split
@@ -65,7 +65,7 @@ def test_at_least_two_mutants_each_targeting_a_distribution_contract():
 def test_mutant_fails_its_target_contract(name):
     impl, target = _mutant(name)
     result = _cell(impl, catalog.get(target))
-    assert result.status == runner.FAILED, f"{name} was not killed by {target}: {result.status} {result.message}"
+    assert result.status == outcomes.FAILED, f"{name} was not killed by {target}: {result.status} {result.message}"
     assert SYMPTOMS[name] in result.message, f"{target} killed {name} for another reason: {result.message}"
 
 
@@ -85,7 +85,7 @@ def test_mutant_fails_an_example_its_target_pins_for_every_profile(name):
 def test_tensorflow_frameworks_pass_every_distribution_contract(impl_name):
     impl = adapters.load(impl_name)
     results = [_cell(impl, c) for c in catalog.select([AREA])]
-    wrong = [f"{r.contract_id}: {r.status}: {r.message}" for r in results if r.status != runner.PASSED]
+    wrong = [f"{r.contract_id}: {r.status}: {r.message}" for r in results if r.status != outcomes.PASSED]
     assert not wrong, "\n".join(wrong)
 
 
@@ -93,7 +93,7 @@ def test_reference_is_not_applicable_and_says_why():
     impl = adapters.load("reference")
     for contract in catalog.select([AREA]):
         result = _cell(impl, contract)
-        assert result.status == runner.NOT_APPLICABLE, f"{contract.id}: {result.status} {result.message}"
+        assert result.status == outcomes.NOT_APPLICABLE, f"{contract.id}: {result.status} {result.message}"
         assert "distribute_strategy" in result.message
 
 
@@ -109,4 +109,4 @@ def test_keras_on_jax_passes_every_distribution_contract_over_two_cpu_devices(tm
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = json.loads(report.read_text())["results"]
     assert {r["contract_id"] for r in results} == {c.id for c in catalog.select([AREA])}
-    assert {r["status"] for r in results} == {runner.PASSED}, results
+    assert {r["status"] for r in results} == {outcomes.PASSED}, results

@@ -5,7 +5,8 @@ import importlib
 
 import pytest
 
-from conformance import adapters, catalog, registry, runner
+from conformance import adapters, catalog, outcomes, registry, runner
+from conformance.pipeline import Session
 
 LAYER_AREAS = ["lifecycle", "shapes", "numerics", "gradients", "sequential", "devices"]
 SEED = 20240611
@@ -35,7 +36,7 @@ def layer_results(request):
         except ImportError as error:
             pytest.skip(f"the reference implementation is not importable yet: {error}")
     impl = adapters.load(impl_name, layer)
-    results = runner.run(impl, catalog.select(LAYER_AREAS), profile="quick", seed=SEED)
+    results = Session(impl, catalog.select(LAYER_AREAS), profile="quick", seed=SEED).run()
     return name, results, known_should_failures
 
 
@@ -45,13 +46,13 @@ def _describe(results):
 
 def test_every_must_layer_contract_passes(layer_results):
     name, results, _ = layer_results
-    failing = runner.must_failures(results)
+    failing = [r for r in results if outcomes.fails_run(r)]
     assert not failing, f"{name} fails MUST contracts:\n{_describe(failing)}"
 
 
 def test_should_findings_are_exactly_the_known_ones(layer_results):
     name, results, known_should_failures = layer_results
-    failing = {r.contract_id for r in results if r.level == registry.SHOULD and r.status == runner.FAILED}
+    failing = {r.contract_id for r in results if r.level == registry.SHOULD and r.status == outcomes.FAILED}
     assert failing == known_should_failures, (
         f"{name}: SHOULD failures changed; newly failing {sorted(failing - known_should_failures)}, "
         f"no longer failing {sorted(known_should_failures - failing)}"
@@ -62,5 +63,5 @@ def test_no_cell_crashes_or_goes_missing(layer_results):
     name, results, _ = layer_results
     expected_cells = {(c.id, d) for c, d in runner.cells(catalog.select(LAYER_AREAS), runner.device_matrix(adapters.load("keras")))}
     assert {(r.contract_id, r.device) for r in results} == expected_cells
-    unexplained = [r.contract_id for r in results if r.status in (runner.NOT_APPLICABLE, runner.SKIPPED) and not r.message]
+    unexplained = [r.contract_id for r in results if r.status in (outcomes.NOT_APPLICABLE, outcomes.SKIPPED) and not r.message]
     assert not unexplained, f"{name}: cells not run without a reason: {unexplained}"

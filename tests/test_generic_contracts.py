@@ -9,7 +9,8 @@ import tensorflow as tf
 import tf_keras
 
 from conformance import adapters, catalog
-from conformance.runner import FAILED, NOT_APPLICABLE, PASSED, SKIPPED, run_cell
+from conformance.outcomes import FAILED, NOT_APPLICABLE, PASSED, SKIPPED
+from conformance.runner import run_cell
 from conformance.specs import LayerSpec
 
 GENERIC = [c for c in catalog.all_contracts() if c.area == "generic"]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conformance import adapters, catalog, runner
+from conformance import adapters, catalog, outcomes, runner
 from tests.mutants import generic as zoo
 
 SEED = 20240611  # fixed, so a mutant that survives does so on every run, not on unlucky ones
@@ -31,7 +31,7 @@ def test_mutant_is_killed_by_its_target_contract(mutant):
     contract = catalog.get(mutant.targets)
     result = runner.run_cell(contract, implementation_for(mutant), device_for(contract), profile="quick", seed=SEED)
 
-    assert result.status == runner.FAILED, (
+    assert result.status == outcomes.FAILED, (
         f"{mutant.__name__} survived {contract.id} ({result.status}: {result.message}); what it breaks: {mutant.__doc__}"
     )
     assert mutant.symptom in result.message, f"{contract.id} killed {mutant.__name__} for another reason: {result.message}"
@@ -57,7 +57,7 @@ def test_correct_layer_passes_every_must_generic_contract(layer_class):
     for seed in CORRECT_SEEDS:
         for contract in MUST_GENERIC:
             result = runner.run_cell(contract, impl, device_for(contract), profile="quick", seed=seed)
-            if result.status in (runner.FAILED, runner.ERROR, runner.TIMEOUT):
+            if result.status in (outcomes.FAILED, outcomes.ERROR, outcomes.TIMEOUT):
                 bad.append(f"{contract.id} seed {seed}: {result.status}: {result.message}")
     assert not bad, f"{layer_class.__name__}, a correct layer, does not pass:\n" + "\n".join(bad)
 

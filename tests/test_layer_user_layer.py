@@ -9,7 +9,8 @@ assumed the book's N(0, 0.05), and rejecting a vector was a MUST.
 import keras
 import pytest
 
-from conformance import adapters, catalog, registry, runner
+from conformance import adapters, catalog, outcomes, registry, runner
+from conformance.pipeline import Session
 
 LAYER_AREAS = ["lifecycle", "shapes", "numerics", "gradients", "sequential", "devices"]
 SEED = 20240611
@@ -47,27 +48,27 @@ def _load(layer_class):
 
 @pytest.fixture(scope="module")
 def results():
-    return runner.run(_load(GlorotDense), catalog.select(LAYER_AREAS), profile="quick", seed=SEED)
+    return Session(_load(GlorotDense), catalog.select(LAYER_AREAS), profile="quick", seed=SEED).run()
 
 
 def test_passes_every_must_layer_contract(results):
     failing = [f"{r.contract_id} on {r.device}: {r.status}: {r.message}" for r in results
-               if r.level == registry.MUST and r.status not in (runner.PASSED, runner.SKIPPED, runner.NOT_APPLICABLE)]
+               if r.level == registry.MUST and r.status not in (outcomes.PASSED, outcomes.SKIPPED, outcomes.NOT_APPLICABLE)]
     assert not failing, "\n".join(failing)
 
 
 def test_initializer_check_is_not_applicable_with_the_reason(results):
     (cell,) = [r for r in results if r.contract_id == "LAYER-INIT-KERNEL"]
-    assert cell.status == runner.NOT_APPLICABLE
+    assert cell.status == outcomes.NOT_APPLICABLE
     assert "no kernel_initializer attribute" in cell.message
 
 
 def test_accepting_a_vector_is_only_a_should_finding(results):
     (cell,) = [r for r in results if r.contract_id == "DENSE-REJECT-LOW-RANK"]
-    assert (cell.level, cell.status) == (registry.SHOULD, runner.FAILED)
+    assert (cell.level, cell.status) == (registry.SHOULD, outcomes.FAILED)
 
 
-@pytest.mark.parametrize("layer_class, status", [(DeclaredGlorotDense, runner.PASSED), (DeclaredHeNormalDense, runner.FAILED)])
+@pytest.mark.parametrize("layer_class, status", [(DeclaredGlorotDense, outcomes.PASSED), (DeclaredHeNormalDense, outcomes.FAILED)])
 def test_a_declared_initializer_is_checked(layer_class, status):
     cell = runner.run_cell(catalog.get("LAYER-INIT-KERNEL"), _load(layer_class), runner.DEFAULT_DEVICE, "quick", SEED)
     assert cell.status == status, cell.message

@@ -41,8 +41,8 @@ FITS = [
     ("sgd", {"momentum": 0.9}, ["mae"], dict(epochs=3, initial_epoch=1, shuffle=False)),
     ("rmsprop", {}, list(oracles.METRICS), dict(epochs=2, shuffle=False, validation_data=SPLIT[1:])),
     ("adam", {}, None, dict(epochs=2, shuffle=False, validation_split=0.4)),
-    ("adam", {}, ["mae"], dict(epochs=1, shuffle=False, sample_weight="loss_weights", validation_data=(*SPLIT[1:], loss_weights(SPLIT[1])),
-                               validation_freq=[1])),
+    ("adam", {}, ["mae"], dict(epochs=1, shuffle=False, sample_weight="loss_weights",
+                               validation_data=(*SPLIT[1:], loss_weights(SPLIT[1])), validation_freq=[1])),
 ]
 
 
@@ -102,6 +102,22 @@ def test_a_model_is_reused_only_on_the_devices_it_was_made_on(impl):
         assert compiled_linear(impl, case) is not on_cpu0
     with impl.on_device("CPU:0"):
         assert compiled_linear(impl, case) is on_cpu0
+
+
+def test_a_model_whose_predict_raised_on_wider_data_still_computes_like_a_fresh_one(impl):
+    """ERR-FEATURE-SIZE-CHANGED's predict raises inside the contract, so its model goes back to the pool,
+    with a predict function traced for any feature size."""
+    case = fixed_regression_case(rows=5, batch_size=2, inner=(2,))
+    arguments = ("sgd", {}, None, dict(epochs=2, shuffle=False))
+    _, fresh = _fit(impl, case, *arguments)
+    with impl.on_device(None):
+        used, _ = _fit(impl, fixed_regression_case(rows=7, batch_size=3, inner=(2,)), *arguments)
+        with pytest.raises(Exception):
+            used.predict(np.concatenate([case.x, case.x], axis=-1), verbose=0)
+    with impl.on_device(None):
+        model, reused = _fit(impl, case, *arguments)
+    assert model is used
+    _assert_identical(fresh, reused)
 
 
 def test_a_model_whose_fit_raised_is_not_reused(impl):

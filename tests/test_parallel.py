@@ -4,7 +4,7 @@ tests here are few and each checks much."""
 
 import pytest
 
-from conformance import outcomes, pipeline
+from conformance import options, outcomes, pipeline
 
 
 def comparable(results):
@@ -16,9 +16,9 @@ def comparable(results):
 def test_two_jobs_give_the_serial_results_cell_for_cell_with_failures_and_blocked_cells():
     # TransposedKernel fails LAYER-WEIGHT-LAYOUT, which blocks the contracts resting on it: passed, failed,
     # blocked and skipped (GPU:0) cells all occur.
-    session = pipeline.open_session("keras", layer="tests.mutants.layers:TransposedKernel", profile="quick", seed=11,
-                                    contracts=["LAYER-EXPLICIT-BUILD", "LAYER-WEIGHT-LAYOUT", "DENSE-SHAPE-2D",
-                                               "DENSE-FORWARD-LINEAR", "TRAIN-SGD-STEP-EQUALS-TAPE", "DEVICE-PLACEMENT"])
+    session = pipeline.open_session(impl="keras", layer="tests.mutants.layers:TransposedKernel", profile="quick", seed=11,
+                                    contracts=["GENERIC-EXPLICIT-BUILD", "LAYER-WEIGHT-LAYOUT", "DENSE-SHAPE-2D",
+                                               "DENSE-FORWARD-LINEAR", "TRAIN-SGD-STEP-EQUALS-TAPE", "GRAD-KERNEL"])
     serial = session.run()
     parallel = session.run(jobs=2)
     statuses = {r.status for r in serial}
@@ -39,7 +39,7 @@ def test_one_pool_serves_the_sessions_of_several_layers_in_turn():
 
     layers = [LayerSpec("keras.layers:Dense", kwargs={"units": 3}, input_shape=(4,)),
               LayerSpec("keras.layers:LayerNormalization", input_shape=(5,))]
-    sessions = [pipeline.open_session("keras", profile="quick", seed=3, spec=spec,
+    sessions = [pipeline.open_session(impl="keras", profile="quick", seed=3, spec=spec,
                                       contracts=["GENERIC-UNBUILT-AT-INIT", "GENERIC-OUTPUT-SHAPE", "GENERIC-DEVICE-PLACEMENT"])
                 for spec in layers]
     pool = parallel.Pool(2, warm=sessions[0].recipe)
@@ -55,13 +55,13 @@ def test_one_pool_serves_the_sessions_of_several_layers_in_turn():
 
 
 def test_a_run_whose_last_cells_are_blocked_ends_without_waiting_on_idle_workers():
-    session = pipeline.open_session("keras", layer="tests.mutants.layers:TransposedKernel", profile="quick", seed=11,
+    session = pipeline.open_session(impl="keras", layer="tests.mutants.layers:TransposedKernel", profile="quick", seed=11,
                                     contracts=["LAYER-WEIGHT-LAYOUT", "DENSE-SHAPE-2D", "DENSE-SHAPE-3D"])
     assert [r.status for r in session.run(jobs=2)] == [outcomes.FAILED, outcomes.BLOCKED, outcomes.BLOCKED]
 
 
 def test_a_worker_killed_by_sigabrt_costs_only_its_cell_and_the_run_goes_on():
-    session = pipeline.open_session("keras", layer="tests.unruly:AbortsOnRank3Input", profile="quick", seed=5,
+    session = pipeline.open_session(impl="keras", layer="tests.unruly:AbortsOnRank3Input", profile="quick", seed=5,
                                     contracts=["DENSE-SHAPE-2D", "DENSE-SHAPE-3D", "DENSE-SHAPE-4D", "DENSE-SHAPE-ND"])
     results = {r.contract_id: r for r in session.run(jobs=2)}
     aborted = results.pop("DENSE-SHAPE-3D")
@@ -74,7 +74,7 @@ def test_a_worker_killed_by_sigabrt_costs_only_its_cell_and_the_run_goes_on():
 
 def test_jobs_above_one_need_an_implementation_given_by_name():
     impl = pipeline.load_implementation("reference")
-    session = pipeline.open_session(impl, contracts=["DENSE-SHAPE-2D"], profile="quick", seed=1)
+    session = pipeline.open_session(impl=impl, contracts=["DENSE-SHAPE-2D"], profile="quick", seed=1)
     with pytest.raises(pipeline.UsageError, match="jobs=2 needs the implementation by name"):
         session.run(jobs=2)
     assert [r.status for r in session.run(jobs=1)] == [outcomes.PASSED]
@@ -83,14 +83,14 @@ def test_jobs_above_one_need_an_implementation_given_by_name():
 @pytest.mark.parametrize("jobs", [0, -1, "two", "1.5", None])
 def test_a_bad_jobs_value_is_a_usage_error_naming_jobs(jobs):
     with pytest.raises(pipeline.UsageError, match=r"^jobs must be a positive number of worker processes or 'auto'"):
-        pipeline.resolve_jobs(jobs)
+        options.jobs(jobs)
 
 
 def test_auto_jobs_is_the_number_of_usable_cpus():
     import os
 
-    assert pipeline.resolve_jobs("auto") == len(os.sched_getaffinity(0))
-    assert pipeline.resolve_jobs("3") == 3
+    assert options.jobs("auto") == len(os.sched_getaffinity(0))
+    assert options.jobs("3") == 3
 
 
 def test_a_dead_worker_is_named_by_its_signal_or_exit_status():
@@ -104,7 +104,7 @@ def test_a_worker_stuck_past_the_hard_limit_is_killed_and_its_cell_is_a_timeout(
     from conformance import parallel
 
     monkeypatch.setattr(parallel, "GRACE_SECONDS", 1.0)  # the parent's limit: the cell's 2 s, then 1 s more
-    session = pipeline.open_session("keras", layer="tests.unruly:CallIgnoresTheTimeLimit", profile="quick", seed=2,
+    session = pipeline.open_session(impl="keras", layer="tests.unruly:CallIgnoresTheTimeLimit", profile="quick", seed=2,
                                     contracts=["DENSE-SHAPE-2D"], timeout=2)
     results = {r.contract_id: r for r in session.run(jobs=2)}
     stuck = results["DENSE-SHAPE-2D"]

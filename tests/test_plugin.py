@@ -170,7 +170,7 @@ def test_a_layer_spec_file_collects_items_per_layer(pytester):
 
 
 BLOCKING_RUN = ["--keras-layer", "tests.mutants.layers:TransposedKernel", "--keras-contracts", "LAYER-WEIGHT-LAYOUT", "DENSE-SHAPE-2D",
-                "TRAIN-SGD-STEP-EQUALS-TAPE", "DEVICE-PLACEMENT", "--keras-profile", "quick", "--keras-seed", "4"]
+                "TRAIN-SGD-STEP-EQUALS-TAPE", "GRAD-KERNEL", "--keras-profile", "quick", "--keras-seed", "4"]
 
 
 def test_a_deselected_prerequisite_is_decided_so_its_dependants_are_still_blocked(pytester):

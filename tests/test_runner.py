@@ -3,7 +3,8 @@
 import pytest
 from hypothesis import strategies as st
 
-from conformance import adapters, catalog, runner
+from conformance import adapters, catalog, outcomes, runner
+from conformance.pipeline import Session
 from conformance.registry import MUST, SHOULD, Contract, NotApplicable
 
 
@@ -38,7 +39,7 @@ def below_ten(impl, n):
 def test_failing_property_reports_the_shrunk_counterexample_and_a_seed_that_replays_it(impl):
     contract = toy_contract(below_ten, given={"n": st.integers(0, 1000)})
     first = runner.run_cell(contract, impl, runner.DEFAULT_DEVICE, profile="quick", seed=1234)
-    assert first.status == runner.FAILED
+    assert first.status == outcomes.FAILED
     assert first.message == "AssertionError: n is 10, expected below 10"
     assert "n=10" in first.counterexample
     assert first.seed == 1234
@@ -54,14 +55,14 @@ def test_passing_property_runs_the_profile_number_of_examples(impl):
     for profile in ("quick", "default"):
         seen.clear()
         result = runner.run_cell(contract, impl, runner.DEFAULT_DEVICE, profile=profile, seed=7)
-        assert (result.status, result.message) == (runner.PASSED, "")
+        assert (result.status, result.message) == (outcomes.PASSED, "")
         assert result.examples == len(seen) == runner.PROFILES[profile]
 
 
 def test_a_check_without_strategies_runs_once(impl):
     calls = []
     result = runner.run_cell(toy_contract(lambda impl: calls.append(impl)), impl, runner.DEFAULT_DEVICE, seed=1)
-    assert result.status == runner.PASSED and result.examples == 1 and calls == [impl]
+    assert result.status == outcomes.PASSED and result.examples == 1 and calls == [impl]
 
 
 def test_an_unexpected_exception_is_a_failure_naming_its_type(impl):
@@ -70,7 +71,7 @@ def test_an_unexpected_exception_is_a_failure_naming_its_type(impl):
         raise TypeError("unsupported operand")
 
     result = runner.run_cell(toy_contract(crashes), impl, runner.DEFAULT_DEVICE, seed=1)
-    assert result.status == runner.FAILED
+    assert result.status == outcomes.FAILED
     assert result.message == "TypeError: unsupported operand"
 
 
@@ -79,14 +80,14 @@ def test_not_applicable_from_the_check_or_from_requires(impl):
         raise NotApplicable("no float64 support")
 
     from_check = runner.run_cell(toy_contract(lacks_feature), impl, runner.DEFAULT_DEVICE, seed=1)
-    assert (from_check.status, from_check.message) == (runner.NOT_APPLICABLE, "no float64 support")
+    assert (from_check.status, from_check.message) == (outcomes.NOT_APPLICABLE, "no float64 support")
     from_requires = runner.run_cell(
         toy_contract(below_ten, requires=lambda impl, device: "needs compute_output_shape"),
         impl,
         runner.DEFAULT_DEVICE,
         seed=1,
     )
-    assert (from_requires.status, from_requires.message) == (runner.NOT_APPLICABLE, "needs compute_output_shape")
+    assert (from_requires.status, from_requires.message) == (outcomes.NOT_APPLICABLE, "needs compute_output_shape")
 
 
 def test_invisible_gpu_cell_is_skipped_with_a_reason(impl):
@@ -94,7 +95,7 @@ def test_invisible_gpu_cell_is_skipped_with_a_reason(impl):
         pytest.skip("a GPU is visible here; the skip path needs a machine without one")
     assert "GPU:0" in runner.device_matrix(impl)
     result = runner.run_cell(toy_contract(below_ten, per_device=True), impl, "GPU:0", seed=1)
-    assert result.status == runner.SKIPPED
+    assert result.status == outcomes.SKIPPED
     assert result.message == "GPU:0 is not visible to keras on this machine"
 
 
@@ -102,11 +103,11 @@ def test_per_device_contracts_run_on_each_device_and_inside_its_scope(impl):
     devices_seen = []
     per_device = toy_contract(lambda impl: devices_seen.append(impl.current_device()), per_device=True)
     once = toy_contract(lambda impl: None, id="TOY-ONCE")
-    results = runner.run(impl, [per_device, once], profile="quick", seed=3, devices=["CPU:0", "CPU:1"])
+    results = Session(impl, [per_device, once], profile="quick", seed=3, devices=["CPU:0", "CPU:1"]).run()
     assert [(r.device, r.status) for r in results] == [
-        ("CPU:0", runner.PASSED),
-        ("CPU:1", runner.PASSED),
-        (runner.DEFAULT_DEVICE, runner.PASSED),
+        ("CPU:0", outcomes.PASSED),
+        ("CPU:1", outcomes.PASSED),
+        (runner.DEFAULT_DEVICE, outcomes.PASSED),
     ]
     assert devices_seen == ["CPU:0", "CPU:1"]
 
@@ -115,9 +116,20 @@ def test_counts_and_must_failures(impl):
     must = toy_contract(below_ten, given={"n": st.integers(10, 20)})
     should = toy_contract(below_ten, given={"n": st.integers(10, 20)}, level=SHOULD, id="TOY-SHOULD")
     passing = toy_contract(lambda impl: None, id="TOY-PASSING")
-    results = runner.run(impl, [must, should, passing], profile="quick", seed=5, devices=["CPU:0"])
-    assert runner.counts(results)[runner.FAILED] == 2 and runner.counts(results)[runner.PASSED] == 1
-    assert [r.level for r in runner.must_failures(results)] == [MUST]
+    results = Session(impl, [must, should, passing], profile="quick", seed=5, devices=["CPU:0"]).run()
+    assert outcomes.counts(results)[outcomes.FAILED] == 2 and outcomes.counts(results)[outcomes.PASSED] == 1
+    assert [r.level for r in results if outcomes.fails_run(r)] == [MUST]
+
+
+def test_the_split_follows_the_implementations_call_boundary_not_file_paths(impl):
+    # Kit code (by module, wherever its file is) that calls into the framework: an exception raised
+    # inside the framework is the implementation's; one raised by numpy with no framework frame is the kit's.
+    source = ("def calls_framework(impl):\n    impl.module.ops.reshape(impl.module.ops.ones((2, 3)), (7,))\n\n"
+              "def numpy_only(impl):\n    import numpy\n    numpy.ones(3).reshape(7)\n")
+    namespace = {"__name__": "conformance.contracts.toy"}
+    exec(compile(source, "/somewhere/else/toy.py", "exec"), namespace)
+    assert runner.run_cell(toy_contract(namespace["calls_framework"]), impl, runner.DEFAULT_DEVICE, seed=1).status == outcomes.FAILED
+    assert runner.run_cell(toy_contract(namespace["numpy_only"]), impl, runner.DEFAULT_DEVICE, seed=1).status == outcomes.ERROR
 
 
 def test_unknown_profile_is_an_error_naming_the_choices():
@@ -135,7 +147,7 @@ def test_two_distinct_bugs_give_one_failure_whose_message_and_example_agree(impl
 
     for seed in range(5):
         result = runner.run_cell(toy_contract(two_bugs, given={"n": st.integers(0, 1000)}), impl, runner.DEFAULT_DEVICE, "quick", seed)
-        assert result.status == runner.FAILED
+        assert result.status == outcomes.FAILED
         assert f"n={result.extra['example']['n']}" in result.message, (result.message, result.extra["example"])
         assert f"n={result.extra['example']['n']}" in result.counterexample
 
@@ -143,7 +155,7 @@ def test_two_distinct_bugs_give_one_failure_whose_message_and_example_agree(impl
 def test_shrinking_past_its_time_budget_still_reports_a_real_failure(impl, monkeypatch):
     monkeypatch.setattr(runner, "SHRINK_SECONDS", 0.0)
     result = runner.run_cell(toy_contract(below_ten, given={"n": st.integers(0, 1000)}), impl, runner.DEFAULT_DEVICE, "quick", 1234)
-    assert result.status == runner.FAILED
+    assert result.status == outcomes.FAILED
     n = result.extra["example"]["n"]
     assert n >= 10 and result.message == f"AssertionError: n is {n}, expected below 10"
 
@@ -160,15 +172,15 @@ def test_pinned_examples_run_first_in_every_profile(impl):
 def test_an_exception_from_kit_code_is_an_error_and_a_violation_never_is(impl):
     import conformance.oracles
 
-    namespace = {}
     source = "def broken_oracle(impl):\n    return {}['missing']\n\ndef violated(impl):\n    raise AssertionError('wrong')\n"
+    namespace = {"__name__": "conformance.oracles"}  # code that runs in the kit's own module
     exec(compile(source, conformance.oracles.__file__, "exec"), namespace)
     error = runner.run_cell(toy_contract(namespace["broken_oracle"]), impl, runner.DEFAULT_DEVICE, seed=1)
-    assert error.status == runner.ERROR
+    assert error.status == outcomes.ERROR
     assert error.message == "kit error, not the implementation's failure: KeyError: 'missing'"
     assert "broken_oracle" in error.extra["traceback"]
     violated = runner.run_cell(toy_contract(namespace["violated"]), impl, runner.DEFAULT_DEVICE, seed=1)
-    assert violated.status == runner.FAILED
+    assert violated.status == outcomes.FAILED
 
 
 def test_a_cell_past_its_time_limit_is_a_timeout_and_the_run_goes_on(impl):
@@ -176,8 +188,8 @@ def test_a_cell_past_its_time_limit_is_a_timeout_and_the_run_goes_on(impl):
         while True:
             pass
 
-    results = runner.run(impl, [toy_contract(stuck), toy_contract(lambda impl: None, id="TOY-NEXT")], seed=1, devices=["CPU:0"], timeout=0.5)
-    assert [(r.contract_id, r.status) for r in results] == [("TOY-CONTRACT", runner.TIMEOUT), ("TOY-NEXT", runner.PASSED)]
+    results = Session(impl, [toy_contract(stuck), toy_contract(lambda impl: None, id="TOY-NEXT")], seed=1, devices=["CPU:0"], timeout=0.5).run()
+    assert [(r.contract_id, r.status) for r in results] == [("TOY-CONTRACT", outcomes.TIMEOUT), ("TOY-NEXT", outcomes.PASSED)]
     assert "did not finish within 0.5 s" in results[0].message and "in stuck" in results[0].message
 
 
@@ -187,12 +199,12 @@ def test_cells_resting_on_a_failed_contract_are_blocked_by_it_once(impl):
     dependent = toy_contract(lambda impl: calls.append("ran"), id="TOY-LEAF", rests_on=["TOY-ROOT"], per_device=True)
     unrelated = toy_contract(lambda impl: calls.append("unrelated"), id="TOY-OTHER")
     # listed before its root: the runner still runs the root first, and reports in the given order
-    results = runner.run(impl, [dependent, root, unrelated], seed=1, devices=["CPU:0", "CPU:1"])
+    results = Session(impl, [dependent, root, unrelated], seed=1, devices=["CPU:0", "CPU:1"]).run()
     assert [(r.contract_id, r.device, r.status) for r in results] == [
-        ("TOY-LEAF", "CPU:0", runner.BLOCKED),
-        ("TOY-LEAF", "CPU:1", runner.BLOCKED),
-        ("TOY-ROOT", runner.DEFAULT_DEVICE, runner.FAILED),
-        ("TOY-OTHER", runner.DEFAULT_DEVICE, runner.PASSED),
+        ("TOY-LEAF", "CPU:0", outcomes.BLOCKED),
+        ("TOY-LEAF", "CPU:1", outcomes.BLOCKED),
+        ("TOY-ROOT", runner.DEFAULT_DEVICE, outcomes.FAILED),
+        ("TOY-OTHER", runner.DEFAULT_DEVICE, outcomes.PASSED),
     ]
     assert results[0].message == "blocked by TOY-ROOT (failed on default)"
     assert calls == ["unrelated"]
@@ -204,8 +216,8 @@ def test_ctrl_c_stops_the_run_and_keeps_the_finished_cells(impl):
 
     first, second, third = toy_contract(lambda impl: None, id="TOY-A"), toy_contract(interrupt, id="TOY-B"), toy_contract(lambda impl: None, id="TOY-C")
     with pytest.raises(runner.RunInterrupted) as stop:
-        runner.run(impl, [first, second, third], seed=1, devices=["CPU:0"])
-    assert [(r.contract_id, r.status) for r in stop.value.results] == [("TOY-A", runner.PASSED)]
+        Session(impl, [first, second, third], seed=1, devices=["CPU:0"]).run()
+    assert [(r.contract_id, r.status) for r in stop.value.results] == [("TOY-A", outcomes.PASSED)]
 
 
 def test_every_registered_prerequisite_exists_and_runs_before_its_dependents():
@@ -229,7 +241,7 @@ def test_a_check_drawing_from_data_records_its_draws_for_the_snippet(impl):
             raise AssertionError(f"{second} > {first}")
 
     result = runner.run_cell(toy_contract(interactive, given={"data": st.data()}), impl, runner.DEFAULT_DEVICE, "quick", 3)
-    assert result.status == runner.FAILED
+    assert result.status == outcomes.FAILED
     assert result.extra["example"]["data"].values == [0, 1]  # the shrunk draws, in order
     source = reproduce.literal(result.extra["example"]["data"], set())
     assert source == "Replayed([0, 1])"

@@ -108,7 +108,7 @@ def test_the_pipeline_decides_between_a_dense_like_layer_and_a_spec(tmp_path):
 def test_a_spec_layer_is_checked_by_name_and_the_dense_contracts_do_not_apply(tmp_path, capsys):
     report = tmp_path / "conv.json"
     argv = ["run", "--impl", "keras", "--layer", "keras.layers:Conv1D", "--layer-kwargs", '{"filters": 2, "kernel_size": 3}',
-            "--input-shape", "8,3", "--contracts", "LAYER-EXPLICIT-BUILD", "DENSE-SHAPE-2D", "--profile", "quick",
+            "--input-shape", "8,3", "--contracts", "GENERIC-EXPLICIT-BUILD", "DENSE-SHAPE-2D", "--profile", "quick",
             "--report-json", str(report)]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import adapters, catalog, runner
+from conformance import adapters, catalog, outcomes, runner
 from conformance.adapters.base import Implementation
 from conformance.registry import MUST, SHOULD
 from tests.mutants.training import MUTANTS, SYMPTOMS
@@ -35,7 +35,7 @@ def test_at_least_twelve_mutants_each_targeting_a_registered_contract():
 def test_mutant_fails_its_target_contract(name):
     impl, target = _mutant(name)
     result = _cell(impl, catalog.get(target))
-    assert result.status == runner.FAILED, f"{name} was not killed by {target}: {result.status} {result.message}"
+    assert result.status == outcomes.FAILED, f"{name} was not killed by {target}: {result.status} {result.message}"
     assert SYMPTOMS[name] in result.message, f"{target} killed {name} for another reason: {result.message}"
 
 
@@ -43,10 +43,10 @@ def test_mutant_fails_its_target_contract(name):
 def test_frameworks_pass_every_must_training_contract(impl_name):
     impl = adapters.load(impl_name)
     results = [_cell(impl, c) for c in catalog.select(list(AREAS))]
-    wrong = (runner.FAILED, runner.ERROR, runner.TIMEOUT)
+    wrong = (outcomes.FAILED, outcomes.ERROR, outcomes.TIMEOUT)
     must_failures = [f"{r.contract_id}: {r.status}: {r.message}" for r in results if r.level == MUST and r.status in wrong]
     assert not must_failures, "\n".join(must_failures)
-    should_failures = sorted(r.contract_id for r in results if r.level == SHOULD and r.status == runner.FAILED)
+    should_failures = sorted(r.contract_id for r in results if r.level == SHOULD and r.status == outcomes.FAILED)
     print(f"\n{impl_name} SHOULD findings: {should_failures or 'none'}")
     if impl_name == "reference":
         assert not should_failures, f"the reference fails SHOULD contracts {should_failures}"
