@@ -248,7 +248,24 @@ def contracts_index(areas, contracts) -> str:
     lines += ["", "| id | level | area | statement |", "|---|---|---|---|"]
     for c in contracts:
         lines.append(f"| [{c.id}]({c.area}.md#{c.id.lower()}) | {c.level} | {c.area} | {_cell(c.statement)} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + deprecated_ids(contracts)) + "\n"
+
+
+def deprecated_ids(contracts) -> list[str]:
+    """The "Deprecated ids" section: each retired id and the contract that does its job now."""
+    from conformance import registry
+
+    area_of = {c.id: c.area for c in contracts}
+    lines = ["", "## Deprecated ids", "",
+             "These ids were retired when the Dense contracts that twinned a generic one were folded into it (the",
+             "generic contract runs on the Dense spec). They still resolve, with a warning, in `--contracts`,",
+             "expected-failures files and the API, for one release; name the new id instead.", "",
+             "| retired id | use instead |", "|---|---|"]
+    for old, new in registry.ALIASES.items():
+        lines.append(f"| {old} | [{new}]({area_of[new]}.md#{new.lower()}) |")
+    for area, retired in registry.RETIRED_AREAS.items():
+        lines.append(f"| area `{area}` | {', '.join(registry.ALIASES[old] for old in retired)} |")
+    return lines
 
 
 def findings_page(contracts, status, findings=()) -> str:

@@ -75,7 +75,7 @@ def outcome(result, contract, fail_on="must"):
             pytest.xfail(f"{result.level} finding, does not fail the run (fail on should to fail it): "
                          f"{result.message.splitlines()[0] if result.message else result.status}")
         raise ContractFailure(report.failure_text(result, contract))
-    prefix = "not applicable: " if status == outcomes.NOT_APPLICABLE else ""
+    prefix = f"{status.words}: " if status == outcomes.NOT_APPLICABLE else ""
     pytest.skip(prefix + result.message)
 
 

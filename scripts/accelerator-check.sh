@@ -4,7 +4,7 @@
 # Runs `keras-conformance run --impl keras` once per Keras 3 backend, JAX and torch, and TensorFlow
 # when its GPU build is installed, over the layer, device and distribution contracts; each run writes
 # a JSON report, and `keras-conformance merge --matrix` joins them into one matrix (HTML and JSON).
-# The GPU:0 column is the devices contracts' (DEVICE-PLACEMENT, DEVICE-AGREES-WITH-CPU: CPU-vs-GPU
+# The GPU:0 column is the device contracts' (GENERIC-DEVICE-PLACEMENT, GENERIC-DEVICE-AGREES-WITH-CPU: CPU-vs-GPU
 # parity within the float32 error bound); the distribution contracts spread over every GPU (over the CPU
 # devices on a machine with fewer than two GPUs). On a machine without a GPU the same commands run and
 # the GPU:0 cells are reported skipped, with the reason.
@@ -20,7 +20,7 @@
 #   --seed N     the hypothesis seed of every run (default 0); merge refuses reports of different seeds
 #   --backends   which backends to try (default: all three); one whose framework does not import, and
 #                TensorFlow without a GPU build, is skipped with the reason
-#   after --      passed to every run, after the defaults: e.g. `-- --contracts DEVICE-PLACEMENT --profile quick`
+#   after --      passed to every run, after the defaults: e.g. `-- --contracts GENERIC-DEVICE-PLACEMENT --profile quick`
 #                (a later --contracts replaces the default selection)
 # Environment: PYTHON (default .venv/bin/python when present, else python3); JAX_VERSION, TORCH_VERSION,
 # TORCH_INDEX override the pins of --install.
@@ -32,7 +32,7 @@ set -u
 JAX_VERSION="${JAX_VERSION:-0.10.2}"          # the CPU jax the kit is tested with, here with its CUDA 12 plugin
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"      # pyproject.toml's torch extra, here as a CUDA wheel
 TORCH_INDEX="${TORCH_INDEX:-https://download.pytorch.org/whl/cu128}"
-LAYER_DEVICE_AND_DISTRIBUTION_AREAS=(lifecycle shapes numerics gradients devices distribution)
+LAYER_DEVICE_AND_DISTRIBUTION_AREAS=(lifecycle shapes numerics gradients GENERIC-DEVICE-PLACEMENT GENERIC-DEVICE-AGREES-WITH-CPU distribution)
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [[ -z "${PYTHON:-}" ]]; then

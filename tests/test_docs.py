@@ -121,3 +121,11 @@ def test_each_shipped_expected_failure_is_a_confirmed_finding_of_its_backend():
         for entry in xfail.ExpectedFailures.load(path).entries:
             assert any(f.get("backend") == backend and entry.contract in docs.contracts_of(f) for f in findings), (
                 f"{path.name}: {entry.contract} has no confirmed finding for {backend} in docs/{docs.LAYER_FINDINGS}")
+
+
+def test_the_index_lists_every_retired_id_with_the_contract_that_does_its_job():
+    from conformance import catalog, docs, registry
+
+    page = docs.contracts_index(list(registry.AREAS), catalog.all_contracts())
+    for old, new in registry.ALIASES.items():
+        assert f"| {old} | [{new}](" in page
