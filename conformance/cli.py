@@ -18,6 +18,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 
 from conformance import __version__, options, outcomes
 
@@ -402,9 +403,14 @@ COMMANDS = {"run": command_run, "list": command_list, "docs": command_docs, "dif
 
 
 def main(argv=None) -> int:
+    from conformance import registry
+
     try:
         args = build_parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():  # a retired id the user named: one line, however often it resolves
+            warnings.simplefilter("once", registry.DeprecatedId)
+            warnings.showwarning = _note_retired_id
+            return COMMANDS[args.command](args)
     except KeyboardInterrupt:  # before or after the run; during it, command_run reports the finished cells
         print("\nkeras-conformance: interrupted", file=sys.stderr)
         return outcomes.EXIT_INTERRUPTED
@@ -412,6 +418,10 @@ def main(argv=None) -> int:
         traceback.print_exc()
         print(f"keras-conformance {__version__}: internal error; please report it with the traceback above", file=sys.stderr)
         return outcomes.EXIT_INTERNAL_ERROR
+
+
+def _note_retired_id(message, category, filename, lineno, file=None, line=None):
+    print(f"keras-conformance: note: {message}", file=sys.stderr)
 
 
 def entry_point():

@@ -243,3 +243,11 @@ def test_ctrl_c_gives_exit_2_and_a_valid_partial_report(tmp_path, jobs):
     assert record["interrupted"] is True and record["exit_status"] == 2
     assert record["results"] and "errors" not in {r["area"] for r in record["results"]}  # stopped before the end
     assert all(r["status"] == "passed" for r in record["results"] if r["area"] == "lifecycle")
+
+
+def test_a_retired_contract_id_runs_its_successor_with_one_note(capsys):
+    assert main(["list", "--contracts", "DEVICE-PLACEMENT", "LAYER-EXPLICIT-BUILD"]) == 0
+    captured = capsys.readouterr()
+    assert "GENERIC-DEVICE-PLACEMENT" in captured.out and "GENERIC-EXPLICIT-BUILD" in captured.out
+    notes = [line for line in captured.err.splitlines() if line.startswith("keras-conformance: note: contract id")]
+    assert len(notes) == 2 and "DEVICE-PLACEMENT is retired" in notes[0]
