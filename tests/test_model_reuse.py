@@ -76,6 +76,22 @@ def test_a_reused_model_fits_bit_for_bit_like_a_fresh_one(impl, name, hyperparam
     _assert_identical(fresh, reused)
 
 
+def test_a_model_reused_under_a_distribution_fits_bit_for_bit_like_a_fresh_one(impl):
+    # Batches that split evenly over the two logical CPUs (see contracts/distribution.py).
+    case, earlier = (fixed_regression_case(rows=rows, batch_size=batch_size) for rows, batch_size in ((6, 2), (8, 4)))
+    arguments = ("sgd", {}, None, dict(epochs=2, shuffle=False))
+    with impl.distribution():
+        _, fresh = _fit(impl, case, *arguments)
+    with impl.on_device(None), impl.distribution():
+        used, _ = _fit(impl, earlier, *arguments)
+    with impl.on_device(None):
+        assert compiled_linear(impl, case) is not used, "a model made under a distribution was reused outside it"
+    with impl.on_device(None), impl.distribution():
+        model, reused = _fit(impl, case, *arguments)
+    assert model is used
+    _assert_identical(fresh, reused)
+
+
 def test_a_reused_recorder_shuffles_in_the_order_a_fresh_one_does(impl):
     x, y = recorder_data(5)
 
@@ -168,3 +184,13 @@ def test_models_of_an_example_that_raised_or_were_discarded_are_not_given_back()
     with pool.example():
         assert _take(pool, "k", resets) is kept
         assert _take(pool, "k", resets) not in (raised, discarded)
+
+
+def test_the_pool_keeps_the_most_recently_given_back_models_up_to_its_capacity():
+    pool, resets = ModelPool(), []
+    pool.capacity = 2
+    with pool.example():
+        models = [_take(pool, key, resets) for key in ("a", "b", "c")]
+    with pool.example():
+        assert [_take(pool, key, resets) for key in ("c", "b", "a")][:2] == models[:0:-1]
+    assert resets == models[:0:-1]

@@ -337,15 +337,12 @@ class Implementation:
         return self.backend.device_of(value)
 
     # -- distribution -----------------------------------------------------------------------
+    @contextlib.contextmanager
     def distribution(self):
         """A context manager, entered as ``with impl.distribution() as devices:``, in which models are
         built, called and fit data-parallel over ``devices`` (every GPU, or every CPU device when there
         are fewer than two GPUs); the backend raises NotApplicable, saying why, where the framework has
         no such API or there are fewer than two devices."""
-        return self._distribution()
-
-    @contextlib.contextmanager
-    def _distribution(self):
         with self.backend.distribution(self.module) as devices:
             self._distribution_stack.append(tuple(devices))
             try:
@@ -369,9 +366,13 @@ class ModelPool:
     """
 
     _discarded = set()  # ids of models that a running example took and must not give back
+    # Free models kept at most: every contract at the default profile reuses almost as often with 128 as with
+    # no limit (165 of 368 models, 162 with 128), and a thorough run's memory and garbage collections stay
+    # bounded (each kept model holds its traced graphs: thousands of Python objects).
+    capacity = 128
 
     def __init__(self):
-        self._free = {}  # key -> [(model, state), ...]
+        self._free = []  # (key, (model, state)), least recently given back first
         self._taken = []  # (key, (model, state)) of the running example
         self._depth = 0
         self.made = self.reused = 0
@@ -395,16 +396,17 @@ class ModelPool:
             if self._depth == 0:
                 for key, entry in self._taken:
                     if not raised and id(entry[0]) not in ModelPool._discarded:
-                        self._free.setdefault(key, []).append(entry)
+                        self._free.append((key, entry))
                     ModelPool._discarded.discard(id(entry[0]))
                 self._taken.clear()
+                del self._free[:max(0, len(self._free) - self.capacity)]  # the least recently used go
 
     def take(self, key, make, reset):
         """A model for ``key`` in the running example: a free one after ``reset(model, state)``, or the
         model of ``make()``'s ``(model, state)``."""
-        free = self._free.get(key)
-        if free:
-            entry = free.pop()
+        found = [i for i, (free_key, _) in enumerate(self._free) if free_key == key]
+        if found:
+            _, entry = self._free.pop(found[-1])
             reset(*entry)
             self.reused += 1
         else:
