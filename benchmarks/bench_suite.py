@@ -2,6 +2,7 @@
 
     python benchmarks/bench_suite.py [--impl reference] [--areas layer|all] [--profiles quick default]
     python benchmarks/bench_suite.py --compare-jobs 2 [--profiles default quick]
+    python benchmarks/bench_suite.py --impl keras --compare-reuse [--areas fit|all] [--profiles default]
 
 For each profile it runs the selected contracts once (after a warm-up run that pays for imports and
 graph tracing) and prints the wall time. While the suite runs, a sampling thread looks at the main
@@ -15,6 +16,11 @@ With ``--compare-jobs N`` it instead runs ``keras-conformance run`` on every con
 ``--jobs 1`` and once with ``--jobs N`` (same seed), each as a fresh process so both pay their imports
 as a user does; it checks the two reports agree cell for cell and prints both wall times and their
 ratio (the target for N = 2 on two cores: at most 0.65).
+
+With ``--compare-reuse`` it runs the selected contracts in this process twice, each time on a freshly
+loaded implementation: first making every compiled model afresh, then reusing traced models across
+examples (``Implementation.reuse_models``); it prints both wall times, their ratio, how many models were
+made and reused, and whether the two runs agree cell for cell (status, examples, first message line).
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from conformance import adapters, catalog, runner  # noqa: E402
+from conformance import adapters, catalog, outcomes, pipeline, runner  # noqa: E402
 
 LAYER_AREAS = ["lifecycle", "shapes", "numerics", "gradients", "sequential", "devices"]
+FIT_AREAS = list(runner.FIT_AREAS)
 FRAMEWORK_PACKAGES = ("tensorflow", "keras", "tf_keras", "torch", "jax", "jaxlib", "reference")
 
 
@@ -80,9 +87,40 @@ class StackSampler:
 
 
 def cell_table(report):
-    """What must not depend on --jobs, cell by cell."""
+    """What must not depend on --jobs or on reusing models, cell by cell."""
     return [(r["contract_id"], r["device"], r["status"], r["seed"], r["examples"], r["message"].split("\n")[0])
             for r in report["results"]]
+
+
+def run_suite(impl, areas, profile, seed) -> list:
+    """Results of the contracts of ``areas`` (None: every contract) on the loaded ``impl``, in this process."""
+    return pipeline.open_session(impl=impl, contracts=areas, profile=profile, seed=seed).run()
+
+
+def compare_reuse(impl_name, areas, profiles, seed) -> bool:
+    """Time the contracts with every model made afresh against reused traced models; whether each pair agreed."""
+    run_suite(adapters.load(impl_name), FIT_AREAS, "quick", seed)  # warm-up: imports, TensorFlow's first traces
+    agreed = True
+    print(f"{impl_name}: contracts of {areas or 'every area'}, seed {seed}, in this process, each run on a freshly "
+          "loaded implementation")
+    print(f"{'profile':<10}{'fresh s':>10}{'reused s':>10}{'ratio':>8}{'made / reused':>16}  results")
+    for profile in profiles:
+        walls, tables = [], []
+        for reuse in (False, True):
+            impl = adapters.load(impl_name)
+            impl.reuse_models = impl.reuse_models and reuse
+            started = time.perf_counter()
+            results = run_suite(impl, areas, profile, seed)
+            walls.append(time.perf_counter() - started)
+            tables.append(cell_table({"results": [result.to_record() for result in results]}))
+        same = tables[0] == tables[1]
+        agreed = agreed and same
+        verdict = f"equal ({len(tables[0])} cells)" if same else "DIFFERENT: " + str(
+            [pair for pair in zip(*tables) if pair[0] != pair[1]][:3])
+        models = f"{impl.models.made} / {impl.models.reused}"
+        print(f"{profile:<10}{walls[0]:>10.1f}{walls[1]:>10.1f}{walls[1] / walls[0]:>7.2f}x{models:>16}  {verdict}", flush=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall ratios need an otherwise idle machine)")
+    return agreed
 
 
 def compare_jobs(impl, profiles, seed, jobs) -> bool:
@@ -127,28 +165,33 @@ def _children_cpu() -> float:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--impl", default="reference")
-    parser.add_argument("--areas", default="layer", choices=("layer", "all"))
+    parser.add_argument("--areas", default="layer", choices=("layer", "fit", "all"))
     parser.add_argument("--profiles", nargs="+", default=["quick", "default"])
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--compare-jobs", type=int, default=None, metavar="N",
                         help="time every contract with --jobs 1 against --jobs N instead (see above)")
+    parser.add_argument("--compare-reuse", action="store_true",
+                        help="time the selected contracts with fresh models against reused traced models instead (see above)")
     args = parser.parse_args(argv)
+    areas = {"layer": LAYER_AREAS, "fit": FIT_AREAS, "all": None}[args.areas]
     if args.compare_jobs:
         return 0 if compare_jobs(args.impl, args.profiles, args.seed, args.compare_jobs) else 1
+    if args.compare_reuse:
+        return 0 if compare_reuse(args.impl, areas, args.profiles, args.seed) else 1
 
     impl = adapters.load(args.impl)
-    contracts = catalog.select(LAYER_AREAS if args.areas == "layer" else None)
-    runner.run(impl, contracts, profile="quick", seed=args.seed)  # warm-up: imports, tracing
+    contracts = catalog.select(areas)
+    run_suite(impl, areas, "quick", args.seed)  # warm-up: imports, tracing
     print(f"{args.impl}: {len(contracts)} contracts ({args.areas}), devices {runner.device_matrix(impl)}")
     print(f"{'profile':<10}{'wall s':>10}{'framework %':>14}{'kit/framework':>15}{'failed':>8}")
     for profile in args.profiles:
         started = time.perf_counter()
         with StackSampler() as sampler:
-            results = runner.run(impl, contracts, profile=profile, seed=args.seed)
+            results = run_suite(impl, areas, profile, args.seed)
         wall = time.perf_counter() - started
         total = max(1e-9, sampler.framework + sampler.kit)
         overhead = sampler.kit / max(1e-9, sampler.framework)
-        failed = runner.counts(results)["failed"]
+        failed = outcomes.counts(results)[outcomes.FAILED]
         print(f"{profile:<10}{wall:>10.1f}{100 * sampler.framework / total:>13.0f}%{overhead:>14.0%}{failed:>8}")
 
 
