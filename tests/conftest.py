@@ -9,4 +9,4 @@ adapters.prepare_environment(2)
 with adapters.quiet_native_start():
     import conformance.adapters.tensorflow as tensorflow_backend
 
-tensorflow_backend.configure(2)
+    tensorflow_backend.configure(2)

@@ -12,7 +12,7 @@ import pytest
 from conformance import adapters, catalog, outcomes, registry, runner
 from conformance.pipeline import Session
 
-LAYER_AREAS = ["lifecycle", "shapes", "numerics", "gradients", "sequential", "devices"]
+LAYER_AREAS = ["generic", "lifecycle", "shapes", "numerics", "gradients", "sequential"]
 SEED = 20240611
 
 

@@ -36,10 +36,11 @@ def prepare_environment(logical_cpus=None) -> int:
 
 @contextlib.contextmanager
 def quiet_native_start():
-    """Silence file descriptor 2 while a framework starts, when the user left TF_CPP_MIN_LOG_LEVEL to
-    the kit: TensorFlow's absl start-up lines ("Could not find cuda drivers", oneDNN notices) are
-    written before its log level applies. Python exceptions still propagate as usual."""
-    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3" or "tensorflow" in sys.modules:
+    """Silence file descriptor 2 while a framework starts (its import, its first look at the devices),
+    when the user left TF_CPP_MIN_LOG_LEVEL to the kit: TensorFlow's absl start-up lines ("Could not
+    find cuda drivers", cuInit errors, oneDNN notices) are written before its log level applies. Python
+    exceptions still propagate as usual."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":
         yield
         return
     sys.stderr.flush()
@@ -131,7 +132,8 @@ def load(impl: str = "reference", layer: str | None = None, spec=None, logical_c
         raise ValueError(f"impl={impl!r} is not Keras-like: it lacks {', '.join(missing)}")
     backend = importlib.import_module(f"conformance.adapters.{_backend_name(module)}")
     if hasattr(backend, "configure"):
-        backend.configure(logical_cpus)
+        with quiet_native_start():
+            backend.configure(logical_cpus)
     if spec is not None:
         layer = spec.layer if isinstance(spec.layer, str) else None
         layer_class = resolve(spec.layer, f"layer spec {spec.label!r}: layer") if layer else spec.layer
