@@ -92,6 +92,13 @@ def cell_table(report):
             for r in report["results"]]
 
 
+def agreement(first, second) -> tuple[bool, str]:
+    """Whether two cell tables are equal, and a few words saying so (or the first differences)."""
+    if first == second:
+        return True, f"equal ({len(first)} cells)"
+    return False, "DIFFERENT: " + str([pair for pair in zip(first, second) if pair[0] != pair[1]][:3])
+
+
 def run_suite(impl, areas, profile, seed) -> list:
     """Results of the contracts of ``areas`` (None: every contract) on the loaded ``impl``, in this process."""
     return pipeline.open_session(impl=impl, contracts=areas, profile=profile, seed=seed).run()
@@ -103,24 +110,29 @@ def compare_reuse(impl_name, areas, profiles, seed) -> bool:
     agreed = True
     print(f"{impl_name}: contracts of {areas or 'every area'}, seed {seed}, in this process, each run on a freshly "
           "loaded implementation")
-    print(f"{'profile':<10}{'fresh s':>10}{'reused s':>10}{'ratio':>8}{'made / reused':>16}  results")
+    print(f"{'profile':<10}{'fresh s':>10}{'reused s':>10}{'ratio':>8}{'cpu s (fresh / reused)':>24}{'ratio':>8}"
+          f"{'models made / reused':>22}  results")
     for profile in profiles:
-        walls, tables = [], []
+        walls, cpus, tables = [], [], []
         for reuse in (False, True):
             impl = adapters.load(impl_name)
             impl.reuse_models = impl.reuse_models and reuse
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.process_time()
             results = run_suite(impl, areas, profile, seed)
             walls.append(time.perf_counter() - started)
+            cpus.append(time.process_time() - used)  # all threads: less sensitive than wall time to a busy machine
             tables.append(cell_table({"results": [result.to_record() for result in results]}))
-        same = tables[0] == tables[1]
+        same, verdict = agreement(*tables)
         agreed = agreed and same
-        verdict = f"equal ({len(tables[0])} cells)" if same else "DIFFERENT: " + str(
-            [pair for pair in zip(*tables) if pair[0] != pair[1]][:3])
-        models = f"{impl.models.made} / {impl.models.reused}"
-        print(f"{profile:<10}{walls[0]:>10.1f}{walls[1]:>10.1f}{walls[1] / walls[0]:>7.2f}x{models:>16}  {verdict}", flush=True)
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall ratios need an otherwise idle machine)")
+        cpu, models = f"{cpus[0]:.0f} / {cpus[1]:.0f}", f"{impl.models.made} / {impl.models.reused}"
+        print(f"{profile:<10}{walls[0]:>10.1f}{walls[1]:>10.1f}{walls[1] / walls[0]:>7.2f}x{cpu:>24}{cpus[1] / cpus[0]:>7.2f}x"
+              f"{models:>22}  {verdict}", flush=True)
+    print_load()
     return agreed
+
+
+def print_load():
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall ratios need an otherwise idle machine)")
 
 
 def compare_jobs(impl, profiles, seed, jobs) -> bool:
@@ -145,13 +157,11 @@ def compare_jobs(impl, profiles, seed, jobs) -> bool:
                 cpus.append(_children_cpu() - used)  # the run and its workers (reaped descendants count)
                 with open(path) as stream:
                     tables.append(cell_table(json.load(stream)))
-        same = tables[0] == tables[1]
+        same, verdict = agreement(*tables)
         agreed = agreed and same
-        verdict = f"equal ({len(tables[0])} cells)" if same else "DIFFERENT: " + str(
-            [pair for pair in zip(*tables) if pair[0] != pair[1]][:3])
         cpu = f"{cpus[0]:.0f} / {cpus[1]:.0f}"
         print(f"{profile:<10}{walls[0]:>12.1f}{walls[1]:>12.1f}{walls[1] / walls[0]:>7.2f}x{cpu:>16}  {verdict}", flush=True)
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall ratios need an otherwise idle machine)")
+    print_load()
     return agreed
 
 
