@@ -728,6 +728,48 @@ class ScaleHalfPrecisionFallback(keras.layers.Layer):
         return input_shape
 
 
+class CorrectPositionTable(keras.layers.Layer):
+    """A learned position table broadcast over the batch: (batch, steps, features) -> the table's first
+    steps rows, for every row. The output depends on the input's shape only, so no gradient reaches the
+    input (it comes back as None) and the finite differences are exactly zero: they agree."""
+
+    def __init__(self, max_length, **kwargs):
+        super().__init__(**kwargs)
+        self.max_length = max_length
+
+    def build(self, input_shape):
+        self.positions = self.add_weight(name="positions", shape=(self.max_length, input_shape[-1]))
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        return ops.broadcast_to(self.positions[: shape[1]], shape)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "max_length": self.max_length}
+
+
+class ScaleClipsOnHost(keras.layers.Layer):
+    """Clips outliers with numpy on the host before a learned scale ("numpy's clip is simpler"): eagerly it
+    computes the right values, but the round trip through numpy cuts the tape, so no gradient reaches the
+    input although the output depends on it."""
+
+    targets = "GENERIC-GRAD-FINITE-DIFFERENCE"
+    symptom = "came back as None), yet moving the input"
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, inputs):
+        clipped = np.clip(ops.convert_to_numpy(inputs), -10.0, 10.0)
+        return ops.convert_to_tensor(clipped, dtype=self.compute_dtype) * self.scale
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 def _spec(cls, input_shape, **fields):
     return LayerSpec(f"{__name__}:{cls.__name__}", input_shape=input_shape, **fields)
 
@@ -771,6 +813,8 @@ SPECS = {
     RMSNormCastsToFloat32: _spec(RMSNormCastsToFloat32, ((3,), (None, 3))),
     PositionTablePinnedToHost: _spec(PositionTablePinnedToHost, (None, 3)),
     ScaleHalfPrecisionFallback: _spec(ScaleHalfPrecisionFallback, ((3,), (2, 3))),
+    CorrectPositionTable: _spec(CorrectPositionTable, (None, 3), kwargs={"max_length": 4}),
+    ScaleClipsOnHost: _spec(ScaleClipsOnHost, (3,)),
 }
 
 CORRECT = [cls for cls in SPECS if cls.__name__.startswith("Correct")]
