@@ -204,7 +204,8 @@ def _open_sessions(args):
             report.check_writable(path, option)
         except ValueError as error:
             raise pipeline.UsageError(str(error)) from None
-    specs = pipeline.layer_specs(args.layer, args.layer_kwargs, args.input_shape, args.input_dtype, args.input_range, args.layer_spec)
+    specs = pipeline.layer_specs(args.layer, args.layer_kwargs, args.input_shape, args.input_dtype, args.input_range, args.layer_spec,
+                                 args.inputs, args.call_kwargs)
     layer = None if specs else args.layer
     pool = parallel.Pool(args.jobs, warm=pipeline.Recipe(args.impl, layer, args.logical_cpus, (specs or [None])[0])) if args.jobs > 1 else None
     chosen = {option.name: getattr(args, option.name) for option in options.RUN_OPTIONS

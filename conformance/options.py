@@ -118,6 +118,11 @@ RUN_OPTIONS = (
            where=("cli",)),
     Option("input_dtype", None, "dtype of the inputs of --layer (default float32; int32 for embeddings)", where=("cli",)),
     Option("input_range", None, "range of the input values of --layer (default -2,2)", metavar="LOW,HIGH", where=("cli",)),
+    Option("inputs", None, "inputs of --layer as JSON, the TOML form of a spec's inputs: an object passes its entries by "
+           'keyword, e.g. \'{"query": {"shape": [5, 8]}, "value": {"shape": [7, 8]}}\', a list is one positional list of '
+           'tensors, e.g. \'[{"shape": [3]}, {"shape": [5]}]\'; null marks a variable dimension', metavar="JSON", where=("cli",)),
+    Option("call_kwargs", None, 'constant keyword arguments of every call of --layer, e.g. \'{"use_causal_mask": true}\'',
+           metavar="JSON", where=("cli",)),
     Option("layer_spec", None, "TOML file of [[layer]] specs, or a pyproject.toml with [[tool.keras-conformance.layer]]: "
            "check each layer", metavar="FILE", where=("cli", "pytest")),
     Option("contracts", None, "contract ids (wildcards allowed) or areas; default: all", metavar="PATTERN", many=True),

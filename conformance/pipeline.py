@@ -263,13 +263,14 @@ def load_implementation(impl="reference", layer=None, logical_cpus=None, spec=No
         raise UsageError(str(error)) from None
 
 
-def layer_specs(layer=None, layer_kwargs=None, input_shape=None, input_dtype=None, input_range=None, spec_file=None) -> list:
+def layer_specs(layer=None, layer_kwargs=None, input_shape=None, input_dtype=None, input_range=None, spec_file=None,
+                inputs=None, call_kwargs=None) -> list:
     """The LayerSpecs a run asks for: those of ``spec_file`` (a TOML file of ``[[layer]]`` tables or a
     pyproject.toml), or one from ``layer`` and its companions when any companion is given; an empty
     list for a Dense-like ``layer`` (or none). Raises UsageError naming the argument."""
     from conformance import specs
 
-    companions = (layer_kwargs, input_shape, input_dtype, input_range)
+    companions = (layer_kwargs, input_shape, input_dtype, input_range, inputs, call_kwargs)
     try:
         if spec_file is not None:
             if layer is not None or any(c is not None for c in companions):
@@ -277,7 +278,8 @@ def layer_specs(layer=None, layer_kwargs=None, input_shape=None, input_dtype=Non
             return specs.load_file(spec_file)
         if any(c is not None for c in companions):
             if layer is None:
-                raise ValueError("--layer-kwargs, --input-shape, --input-dtype and --input-range describe a --layer; give --layer too")
+                raise ValueError("--layer-kwargs, --input-shape, --input-dtype, --input-range, --inputs and --call-kwargs "
+                                 "describe a --layer; give --layer too")
             return [specs.from_cli(layer, *companions)]
     except ValueError as error:
         raise UsageError(str(error)) from None

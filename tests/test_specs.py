@@ -39,10 +39,10 @@ def test_a_bad_spec_is_an_error_naming_the_spec_and_the_field(fields, message):
 @given(data=st.data())
 def test_inputs_follow_the_spec(data):
     spec = LayerSpec("m:C", input_shape=(None, 3), input_dtype="int32", input_range=(0, 20))
-    x = data.draw(spec.inputs())
+    x = data.draw(spec.examples())
     assert x.dtype == np.int32 and x.ndim == 3 and x.shape[2] == 3 and 1 <= x.shape[1] <= specs.MAX_VARIABLE_DIM
     assert x.min(initial=0) >= 0 and x.max(initial=0) < 20
-    floats = data.draw(CONV.inputs())
+    floats = data.draw(CONV.examples())
     assert floats.dtype == np.float32 and floats.shape[1:] == (8, 3) and np.all(np.abs(floats) <= 2)
 
 
@@ -52,7 +52,7 @@ RANKS = LayerSpec("keras.layers:LayerNormalization", input_shape=((3,), (None, 3
 @settings(max_examples=60, database=None)
 @given(data=st.data())
 def test_inputs_of_a_spec_with_alternative_shapes_take_one_of_them(data):
-    x = data.draw(RANKS.inputs())
+    x = data.draw(RANKS.examples())
     assert x.shape[1:] in {(3,)} | {(d, 3) for d in range(1, 5)} | {(2, d, 3) for d in range(1, 5)}
 
 
@@ -60,7 +60,7 @@ def test_every_alternative_shape_is_drawn():
     from hypothesis import find
 
     for rank in (2, 3, 4):
-        assert find(RANKS.inputs(), lambda array: array.ndim == rank).ndim == rank
+        assert find(RANKS.examples(), lambda array: array.ndim == rank).ndim == rank
 
 
 def test_alternative_shapes_are_the_same_spec_from_every_way_in(tmp_path):
@@ -150,6 +150,128 @@ def test_every_keras_layer_spec_of_the_table_constructs_and_runs_once():
     assert len(table) >= 30 and len({s.label for s in table}) == len(table)
     for spec in table:
         impl = adapters.load("keras", spec=spec)
-        x = find(spec.inputs(), lambda array: True)  # the simplest input the spec allows
+        x = find(spec.examples(), lambda array: True)  # the simplest input the spec allows
         output = impl.new_layer()(impl.tensor(x))
         assert output.shape[0] == x.shape[0], spec.label
+
+
+# -- real signatures: several inputs, nested inputs, constant call arguments, masks --------------------
+
+MHA = LayerSpec("keras.layers:MultiHeadAttention", kwargs={"num_heads": 2, "key_dim": 4},
+                inputs={"query": {"shape": (5, 8)}, "value": {"shape": (7, 8)}}, call_kwargs={"use_causal_mask": False})
+CONCAT = LayerSpec("keras.layers:Concatenate", kwargs={"axis": -1}, inputs=[{"shape": (3,)}, {"shape": (5,)}])
+
+
+def test_inputs_are_the_same_spec_from_every_way_in(tmp_path):
+    (tmp_path / "layers.toml").write_text(
+        '[[layer]]\nlayer = "keras.layers:MultiHeadAttention"\nkwargs = { num_heads = 2, key_dim = 4 }\n'
+        'inputs = { query = { shape = [5, 8] }, value = { shape = [7, 8] } }\ncall_kwargs = { use_causal_mask = false }\n\n'
+        '[[layer]]\nlayer = "keras.layers:Concatenate"\nkwargs = { axis = -1 }\ninputs = [ { shape = [3] }, { shape = [5] } ]\n')
+    assert specs.load_file(tmp_path / "layers.toml") == [MHA, LayerSpec("keras.layers:Concatenate", kwargs={"axis": -1},
+                                                                        inputs=[{"shape": [3]}, {"shape": [5]}])]
+    assert specs.from_cli("keras.layers:MultiHeadAttention", '{"num_heads": 2, "key_dim": 4}',
+                          inputs='{"query": {"shape": [5, 8]}, "value": {"shape": [7, 8]}}',
+                          call_kwargs='{"use_causal_mask": false}') == MHA
+    assert pipeline.layer_specs("keras.layers:Concatenate", '{"axis": -1}', inputs='[{"shape": [3]}, {"shape": [5]}]') == [
+        LayerSpec("keras.layers:Concatenate", kwargs={"axis": -1}, inputs=[{"shape": [3]}, {"shape": [5]}])]
+    assert MHA.inputs["query"] == specs.Leaf((5, 8))
+    nested = LayerSpec("m:C", inputs={"inputs": {"user": {"shape": ["None", 8], "dtype": "int32", "range": [0, 9]}}})
+    assert nested.inputs == {"inputs": {"user": specs.Leaf((None, 8), "int32", (0, 9))}}
+    with pytest.raises(ValueError, match="--inputs must be a JSON object or list"):
+        specs.from_cli("m:C", inputs="[{shape")
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        (dict(inputs={"query": {"shape": [5], "size": 3}}), "inputs.query: unknown field 'size' of an input"),
+        (dict(inputs={"query": {"shape": [0]}}), "inputs.query: shape must be a list of positive ints or None"),
+        (dict(inputs=[{"shape": [3], "dtype": "float8"}]), "inputs[0]: dtype must be one of"),
+        (dict(inputs=[{"shape": [3], "dtype": "int32", "range": [0, 2.5]}]), "inputs[0]: range of int32 inputs must be integers"),
+        (dict(inputs=[]), "expected an input"),
+        (dict(inputs={}), "inputs must name at least one input"),
+        (dict(inputs={"not a name": {"shape": [3]}}), "input names must be identifiers"),
+        (dict(inputs=[{"shape": [3]}], input_shape=(3,)), "inputs replaces input_shape"),
+        (dict(call_kwargs={"training": True}), "call_kwargs must not set 'training'"),
+        (dict(call_kwargs=[1]), "call_kwargs must be a dict"),
+        (dict(setup="adapt"), "setup must be 'module:function'"),
+    ],
+)
+def test_a_bad_inputs_spec_is_an_error_naming_the_spec_and_the_field(fields, message):
+    with pytest.raises(ValueError) as error:
+        LayerSpec("m:C", **fields)
+    assert message in str(error.value) and "layer spec 'C'" in str(error.value)
+
+
+@settings(max_examples=40, database=None)
+@given(data=st.data())
+def test_every_input_follows_its_leaf_and_shares_the_batch(data):
+    spec = LayerSpec("m:C", inputs={"ids": {"shape": [None], "dtype": "int32", "range": [0, 5]},
+                                    "features": [{"shape": [2, 3]}, {"shape": [4], "range": [0, 1]}]})
+    call = data.draw(spec.examples())
+    assert call.args == () and set(call.kwargs) == {"ids", "features"}
+    ids, (first, second) = call.kwargs["ids"], call.kwargs["features"]
+    assert len(ids) == len(first) == len(second) and ids.dtype == np.int32 and 0 <= ids.min() and ids.max() < 5
+    assert first.shape[1:] == (2, 3) and second.shape[1:] == (4,) and np.all((0 <= second) & (second <= 1))
+    listed = data.draw(CONCAT.examples())
+    assert len(listed.args) == 1 and [a.shape[1:] for a in listed.args[0]] == [(3,), (5,)]
+
+
+@settings(max_examples=40, database=None)
+@given(data=st.data())
+def test_a_drawn_mask_keeps_a_position_of_every_row_of_every_input(data):
+    spec = LayerSpec("keras.layers:Attention", inputs=[{"shape": [5, 4]}, {"shape": [None, 4]}])
+    call = data.draw(spec.examples(mask=True))
+    masks = call.kwargs["mask"]
+    assert [m.shape for m in masks] == [a.shape[:2] for a in call.args[0]]
+    assert all(m.dtype == bool and m.any(axis=1).all() for m in masks)
+    assert "mask" not in data.draw(spec.examples(mask=False)).kwargs
+    assert "mask" not in data.draw(LayerSpec("m:C", inputs=[{"shape": [4]}]).examples(mask=True)).kwargs  # no time axis
+
+
+class TwoInputs:
+    def call(self, query, value, mask=None, training=None, use_causal_mask=False):
+        return query
+
+
+class Flexible:
+    def call(self, inputs, **kwargs):
+        return inputs
+
+
+@pytest.mark.parametrize(
+    "layer, fields, problem",
+    [
+        (TwoInputs(), dict(), "requires argument 'value', and the spec gives no input for it"),
+        (TwoInputs(), dict(inputs={"query": {"shape": [3]}}), "requires argument 'value'"),
+        (TwoInputs(), dict(inputs={"query": {"shape": [3]}, "key": {"shape": [3]}}), "input 'key' is not an argument of call(query, value"),
+        (TwoInputs(), dict(inputs={"query": {"shape": [3]}, "value": {"shape": [3]}}, call_kwargs={"causal": True}),
+         "call_kwargs entry 'causal' is not an argument"),
+        (TwoInputs(), dict(inputs={"query": {"shape": [3]}, "value": {"shape": [3]}}, call_kwargs={"use_causal_mask": True}), None),
+        (Flexible(), dict(inputs={"inputs": {"shape": [3]}}, call_kwargs={"anything": 1}), None),
+        (Flexible(), dict(inputs=[{"shape": [3]}, {"shape": [4]}]), None),
+    ],
+)
+def test_a_spec_that_does_not_match_the_call_signature_says_which_argument(layer, fields, problem):
+    found = LayerSpec("m:C", **fields).signature_problem(layer.call)
+    assert found is None if problem is None else problem in found
+
+
+@settings(max_examples=30, database=None)
+@given(names=st.lists(st.sampled_from(["query", "value", "key", "extra"]), min_size=1, max_size=4, unique=True))
+def test_exactly_the_inputs_that_call_takes_and_requires_are_accepted(names):
+    spec = LayerSpec("m:C", inputs={name: {"shape": [2]} for name in names})
+    problem = spec.signature_problem(TwoInputs().call)
+    fits = set(names) <= {"query", "value"} and {"query", "value"} <= set(names)
+    assert (problem is None) == fits
+
+
+def test_a_spec_that_does_not_match_the_layer_is_a_usage_error_before_any_contract(capsys):
+    argv = ["run", "--impl", "keras", "--layer", "keras.layers:MultiHeadAttention", "--layer-kwargs",
+            '{"num_heads": 2, "key_dim": 4}', "--input-shape", "5,8", "--contracts", "generic", "--profile", "quick"]
+    assert main(argv) == 4
+    error = capsys.readouterr().err
+    assert "layer spec 'MultiHeadAttention'" in error and "'value'" in error
+    argv[7:9] = ["--inputs", '{"query": {"shape": [5, 8]}, "valu": {"shape": [7, 8]}}']
+    assert main(argv) == 4
+    assert "input 'valu' is not an argument of call(" in capsys.readouterr().err

@@ -17,8 +17,10 @@ import tempfile
 
 import numpy as np
 
+from conformance import structures
 from conformance.registry import NotApplicable
 from conformance.specs import LayerSpec
+from conformance.structures import CallArgs
 
 
 # (module, backend) whose own Sequential and Dense are reused across examples (Implementation.reused_model).
@@ -105,10 +107,15 @@ class Implementation:
         arguments is one clear usage error instead of the same TypeError in every cell."""
         if not self.dense_like:
             try:
-                self.new_layer()
+                layer = self.new_layer()
+            except ValueError:
+                raise  # a setup hook that cannot be imported
             except Exception as error:
                 raise ValueError(f"layer spec {self.spec.label!r}: {class_name(self.layer_class)}(**{self.spec.kwargs!r}) "
                                  f"raised {type(error).__name__}: {error}") from None
+            problem = self.spec.signature_problem(layer.call, self.draws_mask)
+            if problem:
+                raise ValueError(f"layer spec {self.spec.label!r}: {problem}")
             return
         try:
             self.dense(2)
@@ -130,13 +137,70 @@ class Implementation:
         return getattr(self.module.activations, name)
 
     def new_layer(self, **overrides):
-        """A fresh, unbuilt layer under test from its spec's kwargs (``overrides`` replace some).
+        """A fresh, unbuilt layer under test from its spec's kwargs (``overrides`` replace some), given to
+        the spec's setup hook (an ``adapt``) when it has one.
 
         A kwarg written as ``{"class_name": "LSTM", "config": {"units": 2}}`` becomes a fresh
         ``layers.LSTM(units=2)`` of the framework: how a spec gives a wrapper its inner layer.
         """
         kwargs = {name: self._materialize(value) for name, value in {**self.spec.kwargs, **overrides}.items()}
-        return self.layer_class(**kwargs)
+        layer = self.layer_class(**kwargs)
+        setup = self.spec.setup_hook()
+        if setup is not None:
+            setup(layer, self.spec.setup_data())
+        return layer
+
+    @property
+    def draws_mask(self) -> bool:
+        """Whether the contracts draw a ``mask`` for the layer: its spec has ``inputs`` and allows masks,
+        and its ``call`` takes ``mask``."""
+        if self.dense_like or self.spec.inputs is None or not self.spec.masks:
+            return False
+        try:
+            return "mask" in inspect.signature(self.layer_class.call).parameters
+        except (TypeError, ValueError, AttributeError):
+            return False
+
+    def apply(self, layer, x, training=None):
+        """``layer`` called on ``x`` (an array, or the :class:`~conformance.structures.CallArgs` of a spec
+        with ``inputs``) made tensors, with the spec's constant call arguments; ``training`` is passed
+        only when given. The framework's output (a tensor or a structure of them)."""
+        extra = dict(self.spec.call_kwargs) if not self.dense_like else {}
+        if training is not None:
+            extra["training"] = training
+        if isinstance(x, CallArgs):
+            return layer(*self.tensor(x.args), **self.tensor(x.kwargs), **extra)
+        return layer(self.tensor(x), **extra)
+
+    def _bound(self, layer, x):
+        """``(callable, inputs)`` that the backends call as ``callable(inputs)``: ``layer`` and ``x`` as they
+        are for one array, else a call of ``layer`` on the nested ``(args, kwargs)`` pair of ``x``."""
+        if not isinstance(x, CallArgs):
+            return layer, x
+        return BoundCall(layer, self.spec.call_kwargs), (tuple(x.args), dict(x.kwargs))
+
+    def model_on(self, layer, x, head=()):
+        """A functional model ``Model(inputs, head(layer(inputs)))`` taking :meth:`model_input` of ``x``
+        (one ``Input`` per array of a spec with ``inputs``, named for it), ``head`` layers applied to
+        the layer's output; NotApplicable where the framework has no functional ``Model`` and ``Input``."""
+        if not (hasattr(self.module, "Model") and hasattr(self.module, "Input")):
+            raise NotApplicable(f"{self.name} has no functional Model and Input for a layer of several inputs")
+        names = iter(structures.paths(x))
+        symbolic = structures.map_leaves(
+            lambda leaf: self.module.Input(shape=leaf.shape[1:], dtype=str(leaf.dtype),
+                                           name=next(names).replace("[", "_").replace("]", "").replace(".", "_").replace(" ", "_")), x)
+        outputs = self.apply(layer, symbolic) if isinstance(symbolic, CallArgs) else layer(symbolic, **self.spec.call_kwargs)
+        for next_layer in head:
+            outputs = next_layer(outputs)
+        return self.module.Model(self.model_input(symbolic), outputs)
+
+    @staticmethod
+    def model_input(x):
+        """What a model of :meth:`model_on` is called and fit on: the one positional argument's
+        structure, or the dict of keyword arrays (a drawn ``mask`` among them)."""
+        if not isinstance(x, CallArgs):
+            return x
+        return x.kwargs if not x.args else (x.args[0] if not x.kwargs else (x.args[0], x.kwargs))
 
     def _materialize(self, value):
         if isinstance(value, dict) and set(value) == {"class_name", "config"}:
@@ -249,11 +313,12 @@ class Implementation:
 
     # -- values ---------------------------------------------------------------------------
     def tensor(self, x):
-        """A framework tensor holding the numpy array ``x``."""
-        return self.backend.tensor(x)
+        """A framework tensor holding the numpy array ``x`` (a structure of them for a structure)."""
+        return structures.map_leaves(self.backend.tensor, x)
 
     def numpy(self, value) -> np.ndarray:
-        return self.backend.to_numpy(value)
+        """``value`` as numpy: an array, or the structure of arrays of a layer with several outputs."""
+        return structures.map_leaves(self.backend.to_numpy, value)
 
     def dtype_name(self, value) -> str:
         """The dtype of a tensor or variable as a name: ``float32``..."""
@@ -271,14 +336,17 @@ class Implementation:
     def vjp(self, model, x, cotangent):
         """Gradients of ``sum(model(x) * cotangent)`` w.r.t. ``x`` and ``model.trainable_weights``.
 
-        Returns ``(grad_x, [grad_w ...])`` as numpy arrays; a missing gradient is ``None``.
+        Returns ``(grad_x, [grad_w ...])`` as numpy arrays; a missing gradient is ``None``. For a spec's
+        :class:`~conformance.structures.CallArgs` ``x``, ``grad_x`` is the ``(args, kwargs)`` pair of its
+        gradients, ``None`` for a non-float array; ``cotangent`` has the structure of the outputs.
         """
-        return self.backend.vjp(model, x, cotangent)
+        bound, inputs = self._bound(model, x)
+        return self.backend.vjp(bound, inputs, cotangent)
 
     def compiled_call(self, layer, x) -> np.ndarray:
         """``layer(x)`` inside the framework's compiled function (``tf.function``, ``jax.jit``), as numpy;
         the backend raises NotApplicable, with its reason, where it compiles nothing."""
-        return self.backend.compiled_call(layer, x)
+        return self.backend.compiled_call(*self._bound(layer, x))
 
     def save_and_load(self, model):
         """``model`` saved with ``model.save`` to a temporary ``.keras`` file and loaded back with
@@ -354,6 +422,23 @@ class Implementation:
         """The devices that hold a copy of ``variable``: one for a plain variable, one per replica for
         a variable mirrored by a distribution."""
         return self.backend.replica_devices(variable)
+
+
+class BoundCall:
+    """A layer called as ``bound((args, kwargs))``, the one-input form the backends call, with constant
+    keyword arguments; its ``trainable_weights`` are the layer's."""
+
+    def __init__(self, layer, call_kwargs):
+        self.layer = layer
+        self.call_kwargs = dict(call_kwargs)
+
+    @property
+    def trainable_weights(self):
+        return self.layer.trainable_weights
+
+    def __call__(self, inputs):
+        args, kwargs = inputs
+        return self.layer(*args, **kwargs, **self.call_kwargs)
 
 
 class ModelPool:

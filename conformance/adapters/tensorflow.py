@@ -87,14 +87,19 @@ def set_random_seed(seed):
 
 
 def vjp(model, x, cotangent):
-    inputs = tf.convert_to_tensor(x)
+    # x and the outputs may be nested (tf.nest structures): gradients for every float input, None for the others
+    inputs = tf.nest.map_structure(tf.convert_to_tensor, x)
+    leaves = tf.nest.flatten(inputs)
+    floats = [leaf for leaf in leaves if leaf.dtype.is_floating]
     weights = list(model.trainable_weights)
     with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        outputs = model(inputs)
-        total = tf.reduce_sum(outputs * tf.cast(cotangent, outputs.dtype))
-    grad_x, *grad_weights = tape.gradient(total, [inputs] + weights)
-    return _maybe_numpy(grad_x), [_maybe_numpy(g) for g in grad_weights]
+        tape.watch(floats)
+        outputs = tf.nest.flatten(model(inputs))
+        total = tf.add_n([tf.reduce_sum(o * tf.cast(c, o.dtype)) for o, c in zip(outputs, tf.nest.flatten(cotangent))])
+    gradients = iter(tape.gradient(total, floats + weights))
+    grad_leaves = [_maybe_numpy(next(gradients)) if leaf.dtype.is_floating else None for leaf in leaves]
+    grad_x = tf.nest.pack_sequence_as(x, grad_leaves)
+    return grad_x, [_maybe_numpy(g) for g in gradients]
 
 
 def _maybe_numpy(value):
@@ -104,7 +109,8 @@ def _maybe_numpy(value):
 
 def compiled_call(layer, x):
     # A fresh tf.function per call: one trace, for this layer and this input shape only.
-    return to_numpy(tf.function(lambda inputs: layer(inputs))(tf.convert_to_tensor(x)))
+    outputs = tf.function(lambda inputs: layer(inputs))(tf.nest.map_structure(tf.convert_to_tensor, x))
+    return tf.nest.map_structure(to_numpy, outputs)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,7 @@
 """Contracts that hold for any Keras-style layer: building, weights, calls, configs, gradients, training.
 
 Each contract builds the layer from the implementation's :class:`~conformance.specs.LayerSpec`
-(``impl.new_layer()``) and feeds it the spec's inputs (``impl.spec.inputs()``), drawn through
+(``impl.new_layer()``) and feeds it the spec's inputs (``impl.spec.examples()``), drawn through
 ``st.data()`` so that a failure shrinks to, and prints, the smallest input that shows it.
 Calls without a ``training`` argument run in inference mode, as ``layer(x)`` does outside ``fit``.
 A Dense-like implementation runs them too, on its spec ``Class(units=3)`` on vectors: they do the jobs
@@ -30,21 +30,19 @@ DATA = {"data": st.data()}
 
 
 def _draw_input(impl, data, batch_sizes=None):
-    return data.draw(impl.spec.inputs(batch_sizes), label="x")
+    return data.draw(impl.spec.examples(batch_sizes, mask=impl.draws_mask), label="x")
 
 
 def _output(impl, layer, x, training=None):
     """``layer(x)`` as numpy; ``training`` is passed only when given, since a layer whose ``call`` takes
     no ``training`` argument (the reference's) runs in inference mode anyway."""
-    inputs = impl.tensor(x)
-    output = layer(inputs) if training is None else layer(inputs, training=training)
-    return impl.numpy(output)
+    return impl.numpy(impl.apply(layer, x, training))
 
 
 def _built(impl, x, **overrides):
     """A fresh layer of the spec, built by a first call on ``x``."""
     layer = impl.new_layer(**overrides)
-    layer(impl.tensor(x))
+    impl.apply(layer, x)
     return layer
 
 
