@@ -102,3 +102,8 @@ def vector(value) -> np.ndarray:
 
 def is_float(leaf) -> bool:
     return np.asarray(leaf).dtype.kind == "f"
+
+
+def is_structure(value) -> bool:
+    """Whether ``value`` is a list, tuple or dict of leaves rather than one leaf (a layer with several outputs)."""
+    return isinstance(value, (CallArgs, list, tuple, dict))

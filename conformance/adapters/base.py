@@ -189,7 +189,8 @@ class Implementation:
         symbolic = structures.map_leaves(
             lambda leaf: self.module.Input(shape=leaf.shape[1:], dtype=str(leaf.dtype),
                                            name=next(names).replace("[", "_").replace("]", "").replace(".", "_").replace(" ", "_")), x)
-        outputs = self.apply(layer, symbolic) if isinstance(symbolic, CallArgs) else layer(symbolic, **self.spec.call_kwargs)
+        call = symbolic if isinstance(symbolic, CallArgs) else CallArgs((symbolic,), {})
+        outputs = layer(*call.args, **call.kwargs, **self.spec.call_kwargs)  # symbolic tensors: no conversion
         for next_layer in head:
             outputs = next_layer(outputs)
         return self.module.Model(self.model_input(symbolic), outputs)

@@ -17,9 +17,9 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conformance import strategies
+from conformance import specs, strategies, structures
 from conformance.fixtures import require
-from conformance.fixtures.layers import aligned_copy, count_builds
+from conformance.fixtures.layers import aligned_copy, build_log_entry, count_builds, declared_shapes, shape_arguments
 from conformance.registry import MUST, SHOULD, NotApplicable, contract
 from conformance.specs import MAX_BATCH
 
@@ -73,9 +73,34 @@ def _values_like(array):
     return hnp.arrays(dtype, array.shape, elements=st.integers(0, 9))
 
 
-def _as_float64(array):
-    array = np.asarray(array)
-    return array.astype(np.float64) if array.dtype.kind == "f" else array
+def _as_float64(value):
+    """``value`` (an array or a structure of them) with its float arrays widened to float64."""
+    return structures.map_leaves(lambda leaf: np.asarray(leaf).astype(np.float64) if structures.is_float(leaf) else np.asarray(leaf), value)
+
+
+def _float_inputs(x) -> list:
+    """The float arrays of ``x`` (an array or a spec's CallArgs) in flatten order: what gradients are taken of."""
+    return [leaf for leaf in structures.flatten(x) if structures.is_float(leaf)]
+
+
+def _with_float_inputs(x, values):
+    """``x`` with its float arrays replaced by ``values``, in order."""
+    values = iter(values)
+    return structures.map_leaves(lambda leaf: next(values) if structures.is_float(leaf) else leaf, x)
+
+
+def _model_output(impl, model, x):
+    """The output of a model of :func:`_model_of` on ``x``, as numpy."""
+    return impl.numpy(model(impl.tensor(impl.model_input(x))))
+
+
+def _model_of(impl, layer, x):
+    """A model holding only ``layer``: a Sequential for one input, a functional model for a spec's CallArgs."""
+    return impl.model_on(layer, x) if isinstance(x, structures.CallArgs) else impl.sequential([layer])
+
+
+def _layers_of(model) -> list:
+    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
 
 
 def _float64_twin(impl, layer, x):
@@ -100,8 +125,9 @@ def _float64_twin(impl, layer, x):
 def _output64(impl, twin, x64, compiled=False):
     """The float64 twin's output; NotApplicable when it is not float64 (then it is no reference)."""
     output = impl.compiled_call(twin, x64) if compiled else _output(impl, twin, x64)
-    if output.dtype != np.float64:
-        raise NotApplicable(f"{impl.spec.label}(dtype='float64') returns {output.dtype} outputs, not float64")
+    narrow = [leaf.dtype for leaf in structures.flatten(output) if leaf.dtype != np.float64]
+    if narrow:
+        raise NotApplicable(f"{impl.spec.label}(dtype='float64') returns {narrow[0]} outputs, not float64")
     return output
 
 
@@ -131,7 +157,8 @@ def _float32_allowance(pairs):
     One float32 ulp of the largest output covers float64's own error. A bug that makes the paths
     disagree shows in their float64 results, which this allowance never absorbs.
     """
-    worst = max(float(np.max(np.abs(a.astype(np.float64) - b), initial=0.0)) for a, b in pairs)
+    pairs = [(structures.vector(a), structures.vector(b)) for a, b in pairs]  # every output of the layer at once
+    worst = max(float(np.max(np.abs(a - b), initial=0.0)) for a, b in pairs)
     magnitude = max(float(np.max(np.abs(b), initial=0.0)) for _, b in pairs)
     return 2 * worst + float(np.spacing(np.float32(magnitude)))
 
@@ -147,21 +174,28 @@ def _unless_spec_says_not(flag):
 
 def _targets(x, seed):
     """Regression targets in [-1, 1] for a Dense(1) head, one per row of ``x``."""
-    return np.random.default_rng(seed).uniform(-1, 1, (len(x), 1)).astype(np.float32)
+    return np.random.default_rng(seed).uniform(-1, 1, (structures.batch_size(x), 1)).astype(np.float32)
 
 
 def _model_on(impl, layer, x):
     """A compiled Sequential of ``layer``, a flattening Reshape when its output on ``x`` has rank > 2, and
     Dense(1), built for ``x``'s shape. Reshape to the known width rather than Flatten: tf_keras infers
     an Embedding's symbolic output length as None, and a Dense after Flatten cannot be built from that."""
-    layers = [layer]
-    output_shape = _output(impl, impl.new_layer(), x).shape
+    outputs = structures.flatten(_output(impl, impl.new_layer(), x))
+    if len(outputs) != 1:
+        raise NotApplicable(f"{impl.spec.label} returns {len(outputs)} outputs: no one Dense(1) head to fit it with")
+    output_shape = outputs[0].shape
+    head = []
     if len(output_shape) > 2:
         if not impl.has_layer("Reshape"):
             raise NotApplicable(f"{impl.name} has no Reshape layer to flatten {impl.spec.label}'s rank-{len(output_shape)} output before Dense(1)")
-        layers.append(impl.layer("Reshape", (int(np.prod(output_shape[1:])),)))
-    model = impl.sequential(layers + [impl.layer("Dense", 1)])
-    model.build((None,) + x.shape[1:])
+        head.append(impl.layer("Reshape", (int(np.prod(output_shape[1:])),)))
+    head.append(impl.layer("Dense", 1))
+    if isinstance(x, structures.CallArgs):
+        model = impl.model_on(layer, x, head)
+    else:
+        model = impl.sequential([layer] + head)
+        model.build((None,) + x.shape[1:])
     # SGD with a large step: a weight that should stay fixed and does not moves visibly.
     model.compile(optimizer=impl.optimizer("SGD", learning_rate=0.1), loss="mse")
     return model
@@ -187,8 +221,9 @@ def check_generic_explicit_build(impl, data):
     the layer non-deterministic."""
     x = _draw_input(impl, data)
     explicit = impl.new_layer()
-    explicit.build((None,) + x.shape[1:])
-    require(explicit.built is True, f"built is {explicit.built!r} after build({(None,) + x.shape[1:]}), expected True")
+    args, kwargs = shape_arguments(explicit, x)
+    explicit.build(*args, **kwargs)
+    require(explicit.built is True, f"built is {explicit.built!r} after build(*{args}, **{kwargs}), expected True")
     lazy = _built(impl, x)
     explicit_shapes = [tuple(w.shape) for w in explicit.weights]
     lazy_shapes = [tuple(w.shape) for w in lazy.weights]
@@ -197,7 +232,7 @@ def check_generic_explicit_build(impl, data):
         return  # its outputs differ from call to call anyway
     explicit.set_weights(lazy.get_weights())
     a, b = _output(impl, explicit, x), _output(impl, lazy, x)
-    require(a.shape == b.shape and np.array_equal(a, b),
+    require(structures.same(a, b),
             f"an explicitly built and a lazily built layer with equal weights give different outputs: {a} vs {b}")
 
 
@@ -219,7 +254,7 @@ def check_generic_unbuilt_at_init(impl, data):
     require(len(layer.trainable_weights) == 0, "trainable_weights is not empty right after construction")
     if layer.built:
         x = _draw_input(impl, data)
-        layer(impl.tensor(x))
+        impl.apply(layer, x)
         require(len(layer.weights) == 0, f"built is True right after construction, yet the first call created "
                 f"{len(layer.weights)} weights (shapes {[tuple(w.shape) for w in layer.weights]})")
 
@@ -241,16 +276,17 @@ def check_generic_build_once(impl, data, later):
     log = []
     layer = count_builds(impl.new_layer(), log)
     built_at_init = layer.built
-    layer(impl.tensor(x))
+    impl.apply(layer, x)
     require(layer.built is True, "built is not True after the first call")
-    expected = [] if built_at_init else [x.shape]
-    require(log == expected, f"build calls after the first call on shape {x.shape}: {log}, expected {expected}")
+    expected = [] if built_at_init else [build_log_entry(*shape_arguments(layer, x, batch="actual"))]
+    shape = structures.shapes(x) if isinstance(x, structures.CallArgs) else x.shape
+    require(log == expected, f"build calls after the first call on shape {shape}: {log}, expected {expected}")
     weights = list(layer.weights)
     for batch in later:
-        rows = np.resize(x, (batch,) + x.shape[1:])  # x's rows repeated: the values do not matter here
-        layer(impl.tensor(rows))
-        require(log == expected, f"calling with shape {rows.shape} after building rebuilt the layer: build calls {log}")
-        require(_ids(layer.weights) == _ids(weights), f"calling with shape {rows.shape} replaced the layer's weight objects")
+        rows = structures.resized(x, batch)  # x's rows repeated: the values do not matter here
+        impl.apply(layer, rows)
+        require(log == expected, f"calling with batch size {batch} after building rebuilt the layer: build calls {log}")
+        require(_ids(layer.weights) == _ids(weights), f"calling with batch size {batch} replaced the layer's weight objects")
 
 
 @contract(
@@ -293,7 +329,7 @@ def check_generic_weights_partition(impl, data):
     first = _ids(layer.weights)
     for when in ("after the first call", "after a second call"):
         if when != "after the first call":
-            layer(impl.tensor(x))
+            impl.apply(layer, x)
         weights = _ids(layer.weights)
         parts = _ids(layer.trainable_weights) + _ids(layer.non_trainable_weights)
         require(len(set(weights)) == len(weights), f"{when}, weights lists a variable twice")
@@ -338,13 +374,16 @@ def check_generic_inputs_unchanged(impl, data):
     """Call the layer on x itself and on impl.tensor(x) (in training mode too when its call takes
     `training`), then compare x with a copy taken before, bit for bit."""
     x = _draw_input(impl, data)
-    before = x.copy()
+    before = structures.copied(x)
     layer = impl.new_layer()
-    layer(x)
-    require(np.array_equal(x, before), "calling the layer on a numpy array changed the array")
+    if isinstance(x, structures.CallArgs):
+        layer(*x.args, **x.kwargs, **impl.spec.call_kwargs)
+    else:
+        layer(x)
+    require(structures.same(x, before, equal_nan=True), "calling the layer on a numpy array changed the array")
     for training in [None, True] if _takes_training(layer) else [None]:
         _output(impl, layer, x, training=training)
-        require(np.array_equal(x, before), f"calling the layer (training={training}) changed the array its input tensor was made from")
+        require(structures.same(x, before, equal_nan=True), f"calling the layer (training={training}) changed the array its input tensor was made from")
 
 
 @contract(
@@ -363,7 +402,7 @@ def check_generic_deterministic_inference(impl, data):
     layer = _built(impl, x)
     training = False if _takes_training(layer) else None
     first, second = _output(impl, layer, x, training), _output(impl, layer, x, training)
-    require(np.array_equal(first, second, equal_nan=True), f"two inference calls on the same input differ: {first} vs {second}")
+    require(structures.same(first, second, equal_nan=True), f"two inference calls on the same input differ: {first} vs {second}")
 
 
 def _shape_list(shape):
@@ -389,13 +428,16 @@ def check_generic_output_shape(impl, data):
     output = _output(impl, layer, x)
     if not hasattr(layer, "compute_output_shape"):
         raise NotApplicable(f"{impl.spec.label} has no compute_output_shape")
+    args, kwargs = shape_arguments(layer, x)
     try:
-        declared = _shape_list(layer.compute_output_shape((None,) + x.shape[1:]))
+        declared = layer.compute_output_shape(*args, **kwargs)
     except NotImplementedError as error:
         raise NotApplicable(f"{impl.spec.label}.compute_output_shape raises NotImplementedError ({error})") from None
-    expected = (None,) + output.shape[1:]
-    require(declared == expected, f"compute_output_shape({(None,) + x.shape[1:]}) = {declared}, the output has shape "
-            f"{output.shape}, expected {expected}")
+    declared = _shape_list(declared) if not structures.is_structure(output) else declared_shapes(declared)
+    expected = (None,) + output.shape[1:] if not structures.is_structure(output) else [(None,) + s[1:] for s in structures.shapes(output)]
+    arguments = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+    require(declared == expected, f"compute_output_shape({arguments}) = {declared}, the output has shape "
+            f"{structures.shapes(output)}, expected {expected}")
 
 
 def _same_config(a, b) -> bool:
@@ -428,10 +470,10 @@ def check_generic_config_round_trip(impl, data):
     config = layer.get_config()
     copy = type(layer).from_config(copy_module.deepcopy(config))  # Keras's wrappers pop keys from the dict they get
     require(_same_config(copy.get_config(), config), f"from_config(get_config()) has config {copy.get_config()}, expected {config}")
-    copy(impl.tensor(x))
+    impl.apply(copy, x)
     copy.set_weights(layer.get_weights())
     a, b = _output(impl, layer, x), _output(impl, copy, x)
-    require(a.shape == b.shape and np.array_equal(a, b, equal_nan=True),
+    require(structures.same(a, b, equal_nan=True),
             f"the layer rebuilt from its config, holding the same weights, gives {b}, the original {a}")
 
 
@@ -453,11 +495,11 @@ def check_generic_save_load_round_trip(impl, data):
     format."""
     x = _draw_input(impl, data)
     layer = impl.new_layer()
-    model = impl.sequential([layer])
-    before = _output(impl, model, x)
+    model = _model_of(impl, layer, x)
+    before = _model_output(impl, model, x)
     loaded = impl.save_and_load(model)
-    require(len(loaded.layers) == 1, f"the loaded model has {len(loaded.layers)} layers, the saved one 1")
-    copy = loaded.layers[0]
+    require(len(_layers_of(loaded)) == 1, f"the loaded model has {len(_layers_of(loaded))} layers, the saved one 1")
+    copy = _layers_of(loaded)[0]
     require(type(copy) is type(layer), f"the loaded layer is a {type(copy).__name__}, the saved one a {type(layer).__name__}")
     require(_same_config(copy.get_config(), layer.get_config()),
             f"the loaded layer has config {copy.get_config()}, the saved one {layer.get_config()}")
@@ -465,8 +507,8 @@ def check_generic_save_load_round_trip(impl, data):
             f"the loaded layer's weights {copy.get_weights()} differ from the saved ones {layer.get_weights()}")
     if not impl.spec.deterministic:
         return  # its outputs differ from call to call anyway
-    after = _output(impl, loaded, x)
-    require(after.shape == before.shape and np.array_equal(after, before, equal_nan=True),
+    after = _model_output(impl, loaded, x)
+    require(structures.same(after, before, equal_nan=True),
             f"the loaded model gives {after}, the saved one {before}")
 
 
@@ -494,12 +536,15 @@ def check_generic_mixed_precision(impl, data):
     x = _draw_input(impl, data)
     with impl.dtype_policy(MIXED_POLICY):
         layer = impl.new_layer()
-        output = layer(impl.tensor(x))
+        output = impl.apply(layer, x)
     narrow = {f"weight {i} ({getattr(w, 'name', '?')})": name for i, w in enumerate(layer.weights)
               if "float" in (name := impl.dtype_name(w)) and name != "float32"}
     require(not narrow, f"under {MIXED_POLICY} the layer holds float weights that are not float32: {narrow}")
-    returned = impl.dtype_name(output)
-    require(returned == "float16" or "float" not in returned, f"under {MIXED_POLICY} the layer returns outputs of dtype {returned}, expected float16")
+    for name, leaf in zip(structures.paths(output), structures.flatten(output)):
+        returned = impl.dtype_name(leaf)
+        require(returned == "float16" or "float" not in returned,
+                f"under {MIXED_POLICY} the layer returns outputs of dtype {returned}, expected float16"
+                + (f" (its output {name})" if structures.is_structure(output) else ""))
 
 
 @contract(
@@ -520,11 +565,15 @@ def check_generic_batch_independence(impl, data):
     layer = _built(impl, x)
     twin, x64 = _float64_twin(impl, layer, x)
     full, full64 = _output(impl, layer, x), _output64(impl, twin, x64)
-    rows = [(_output(impl, layer, x[i : i + 1]), _output64(impl, twin, x64[i : i + 1])) for i in range(len(x))]
+    rows = [(_output(impl, layer, structures.rows(x, i, i + 1)), _output64(impl, twin, structures.rows(x64, i, i + 1)))
+            for i in range(structures.batch_size(x))]
     allowance = _float32_allowance([(full, full64)] + rows)
     for i, (row, _) in enumerate(rows):
-        gap = float(np.max(np.abs(row[0].astype(np.float64) - full[i]), initial=0.0))
-        require(gap <= allowance, f"row {i} of layer(X) is {full[i]}, layer(X[{i}:{i + 1}]) is {row[0]}: they differ by "
+        in_full = structures.rows(full, i, i + 1)
+        require(structures.shapes(row) == structures.shapes(in_full), f"layer(X[{i}:{i + 1}]) has output shapes "
+                f"{structures.shapes(row)}, row {i} of layer(X) {structures.shapes(in_full)}")
+        gap = float(np.max(np.abs(structures.vector(row) - structures.vector(in_full)), initial=0.0))
+        require(gap <= allowance, f"row {i} of layer(X) is {in_full}, layer(X[{i}:{i + 1}]) is {row}: they differ by "
                 f"{gap:.3g}, more than the float32 allowance {allowance:.3g}")
 
 
@@ -546,8 +595,9 @@ def check_generic_compiled_equals_eager(impl, data):
     eager, compiled = _output(impl, layer, x), impl.compiled_call(layer, x)
     pairs = [(eager, _output64(impl, twin, x64)), (compiled, _output64(impl, twin, x64, compiled=True))]
     allowance = _float32_allowance(pairs)
-    require(compiled.shape == eager.shape, f"compiled output shape {compiled.shape}, eager {eager.shape}")
-    gap = float(np.max(np.abs(compiled.astype(np.float64) - eager), initial=0.0))
+    require(structures.shapes(compiled) == structures.shapes(eager),
+            f"compiled output shape {structures.shapes(compiled)}, eager {structures.shapes(eager)}")
+    gap = float(np.max(np.abs(structures.vector(compiled) - structures.vector(eager)), initial=0.0))
     require(gap <= allowance, f"compiled output {compiled} and eager output {eager} differ by {gap:.3g}, more than "
             f"the float32 allowance {allowance:.3g}")
 
@@ -569,6 +619,13 @@ FD_FLOOR_ULPS = 64
 # exist: the tape's choice of subgradient is right and no finite difference can confirm it. The gradient is
 # therefore checked at the drawn input moved by a random 2^-10 of its scale, which misses them almost surely.
 FD_JITTER = 2.0**-10
+
+
+def _input_ranges(impl) -> list:
+    """The declared ``(low, high)`` of each float input of the spec, in flatten order (a drawn mask is no float)."""
+    if impl.spec.inputs is None:
+        return [impl.spec.input_range]
+    return [leaf.range for leaf in structures.flatten(specs.as_call(impl.spec.inputs)) if leaf.dtype in specs.FLOAT_DTYPES]
 
 
 def _jittered(x, input_range, seed):
@@ -653,18 +710,22 @@ def check_generic_grad_finite_difference(impl, data, direction_seed):
     x32 = _draw_input(impl, data)
     layer32 = _built(impl, x32)
     layer, x = _float64_twin(impl, layer32, x32)
-    if x.dtype.kind == "f":
-        x = _jittered(x, impl.spec.input_range, direction_seed)
+    x = _with_float_inputs(x, [_jittered(value, low_high, direction_seed + i)
+                               for i, (value, low_high) in enumerate(zip(_float_inputs(x), _input_ranges(impl)))])
     output = _output64(impl, layer, x)
-    cotangent = data.draw(strategies.cotangents(output.shape).map(_as_float64), label="cotangent")
+    cotangent = structures.map_leaves(
+        lambda leaf: data.draw(strategies.cotangents(leaf.shape).map(_as_float64), label="cotangent"), output)
     grad_x, grad_weights = impl.vjp(layer, x, cotangent)
     trainable = _ids(layer.trainable_weights)
     values = layer.get_weights()
     positions = [i for i, w in enumerate(layer.weights) if id(w) in trainable]
-    differentiate_x = x.dtype.kind == "f"
-    parameters = ([x] if differentiate_x else []) + [values[i] for i in positions]
-    names = (["the input"] if differentiate_x else []) + [f"trainable weight {n} (weights[{i}])" for n, i in enumerate(positions)]
-    gradients = ([grad_x] if differentiate_x else []) + list(grad_weights)
+    inputs = _float_inputs(x)
+    floats = [structures.is_float(leaf) for leaf in structures.flatten(x)]
+    input_names = (["the input"] if not isinstance(x, structures.CallArgs)
+                   else [f"input {name}" for name, is_float in zip(structures.paths(x), floats) if is_float])
+    parameters = inputs + [values[i] for i in positions]
+    names = input_names + [f"trainable weight {n} (weights[{i}])" for n, i in enumerate(positions)]
+    gradients = [g for g, is_float in zip(structures.flatten(grad_x), floats) if is_float] + list(grad_weights)
     for name, gradient, parameter in zip(names, gradients, parameters):
         require(gradient is None or np.shape(gradient) == parameter.shape,
                 f"the gradient of {name} has shape {np.shape(gradient)}, expected {parameter.shape}")
@@ -675,15 +736,16 @@ def check_generic_grad_finite_difference(impl, data, direction_seed):
 
     def loss(point):
         """L in float64 at ``point``; records a float64 rounding estimate from L in float32 there."""
-        inputs, weights = (point[0], point[1:]) if differentiate_x else (x, point)
+        at_inputs, weights = _with_float_inputs(x, point[:len(inputs)]), point[len(inputs):]
         full = list(values)
         for i, value in zip(positions, weights):
             full[i] = value
         layer.set_weights(full)
         layer32.set_weights([w.astype(dtype) for w, dtype in zip(full, narrow)])
-        terms = _output(impl, layer, inputs) * cotangent
+        terms = structures.vector(_output(impl, layer, at_inputs)) * structures.vector(cotangent)
         total = float(np.sum(terms))
-        total32 = float(np.sum(_output(impl, layer32, inputs.astype(x32.dtype)).astype(np.float64) * cotangent))
+        narrowed = _with_float_inputs(at_inputs, [v.astype(w.dtype) for v, w in zip(_float_inputs(at_inputs), _float_inputs(x32))])
+        total32 = float(np.sum(structures.vector(_output(impl, layer32, narrowed)) * structures.vector(cotangent)))
         rounding_errors.append(max(FD_ROUNDING_MARGIN * FLOAT64_OVER_FLOAT32 * abs(total32 - total),
                                    FD_FLOOR_ULPS * FLOAT64_EPS * float(np.sum(np.abs(terms)))))
         return total
@@ -742,7 +804,7 @@ def check_generic_trainable_false_freezes(impl, data, targets_seed):
     before = layer.get_weights()
     model = _model_on(impl, layer, x)
     targets = _targets(x, targets_seed)
-    model.fit(x, targets, epochs=1, batch_size=len(x), shuffle=False, verbose=0)
+    model.fit(impl.model_input(x), targets, epochs=1, batch_size=structures.batch_size(x), shuffle=False, verbose=0)
     after = layer.get_weights()
     changed = [i for i, (a, b) in enumerate(zip(before, after)) if not np.array_equal(a, b)]
     require(not changed, f"one fit epoch changed weights {changed} of a layer with trainable = False")
@@ -769,7 +831,7 @@ def check_generic_fit_step_finite_gradients(impl, data, targets_seed):
     layer = impl.new_layer()
     model = _model_on(impl, layer, x)  # built before the gradient, which pairs gradients with model.trainable_weights
     targets = _targets(x, targets_seed)
-    _, gradients = impl.vjp(model, x, np.ones((len(x), 1), np.float32))
+    _, gradients = impl.vjp(model, impl.model_input(x), np.ones((structures.batch_size(x), 1), np.float32))
     by_weight = dict(zip(_ids(model.trainable_weights), gradients))
     for index, weight in enumerate(layer.trainable_weights):
         gradient = by_weight.get(id(weight))
@@ -777,7 +839,7 @@ def check_generic_fit_step_finite_gradients(impl, data, targets_seed):
         require(np.shape(gradient) == tuple(weight.shape), f"trainable weight {index} (shape {tuple(weight.shape)}) of the layer "
                 f"gets a gradient of shape {np.shape(gradient)}")
         require(np.all(np.isfinite(gradient)), f"trainable weight {index} of the layer gets a non-finite gradient: {gradient}")
-    model.fit(x, targets, epochs=1, batch_size=len(x), shuffle=False, verbose=0)
+    model.fit(impl.model_input(x), targets, epochs=1, batch_size=structures.batch_size(x), shuffle=False, verbose=0)
     for index, value in enumerate(model.get_weights()):
         require(np.all(np.isfinite(value)), f"after one fit step, model weight {index} is not finite: {value}")
 
@@ -809,9 +871,9 @@ def check_generic_device_placement(impl, data):
     of every weight."""
     x = _draw_input(impl, data)
     layer = impl.new_layer()
-    output = layer(impl.tensor(x))
+    output = impl.apply(layer, x)
     expected = impl.current_device()
-    placed = {"output": impl.device_of(output)}
+    placed = {name: impl.device_of(leaf) for name, leaf in zip(structures.paths(output), structures.flatten(output))}
     placed.update({f"weight {i} ({getattr(w, 'name', '?')})": impl.device_of(w) for i, w in enumerate(layer.weights)})
     wrong = {what: where for what, where in placed.items() if where != expected}
     require(not wrong, f"expected the output and every weight on {expected}, found {wrong}")
@@ -843,7 +905,8 @@ def check_generic_device_agrees_with_cpu(impl, data):
         cpu_twin, _ = _float64_twin(impl, cpu_layer, x)
         on_cpu, on_cpu64 = _output(impl, cpu_layer, x), _output64(impl, cpu_twin, x64)
     allowance = _float32_allowance([(here, here64), (on_cpu, on_cpu64)])
-    require(here.shape == on_cpu.shape, f"output shape {here.shape} on {impl.current_device()}, {on_cpu.shape} on {REFERENCE_DEVICE}")
-    gap = float(np.max(np.abs(here.astype(np.float64) - on_cpu), initial=0.0))
+    require(structures.shapes(here) == structures.shapes(on_cpu), f"output shape {structures.shapes(here)} on "
+            f"{impl.current_device()}, {structures.shapes(on_cpu)} on {REFERENCE_DEVICE}")
+    gap = float(np.max(np.abs(structures.vector(here) - structures.vector(on_cpu)), initial=0.0))
     require(gap <= allowance, f"the output on {impl.current_device()} is {here}, on {REFERENCE_DEVICE} {on_cpu}: they "
             f"differ by {gap:.3g}, more than the float32 allowance {allowance:.3g}")

@@ -1,0 +1,46 @@
+"""Layers with real signatures (several inputs by keyword or as one positional list, drawn masks, constant call
+arguments) pass the generic contracts through the CLI and the pytest plugin, from the shipped example specs."""
+
+import json
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+
+from conformance import catalog
+from conformance.cli import main
+
+pytest_plugins = ["pytester"]
+catalog.all_contracts()  # kept loaded across in-process pytester runs (see tests/test_plugin.py)
+
+ROOT = Path(__file__).parents[1]
+PLUGIN = [] if any(e.name == "keras_conformance" for e in entry_points(group="pytest11")) else ["-p", "conformance.plugin"]
+EXAMPLE = ROOT / "examples" / "signatures" / "layers.toml"
+LAYERS = ("MultiHeadAttention", "Attention", "Add", "Concatenate")
+# Contracts that must have run and passed on every one of them, not been found not applicable: the ones that
+# feed every input, slice every input's batch, differentiate every float input and rebuild the layer.
+MUST_RUN = {"GENERIC-EXPLICIT-BUILD", "GENERIC-BUILD-ONCE", "GENERIC-INPUTS-UNCHANGED", "GENERIC-OUTPUT-SHAPE",
+            "GENERIC-BATCH-INDEPENDENCE", "GENERIC-GRAD-FINITE-DIFFERENCE", "GENERIC-MIXED-PRECISION",
+            "GENERIC-FIT-STEP-FINITE-GRADIENTS", "GENERIC-DEVICE-PLACEMENT"}
+
+
+def test_the_example_layers_pass_every_must_generic_contract_through_the_cli(tmp_path, capsys):
+    report = tmp_path / "signatures.json"
+    argv = ["run", "--impl", "keras", "--layer-spec", str(EXAMPLE), "--contracts", "generic", "--profile", "quick",
+            "--seed", "3", "--report-json", str(report)]
+    status = main(argv)
+    results = json.loads(report.read_text())["results"]
+    bad = [(r["impl"], r["contract_id"], r["device"], r["status"], r["message"][:200]) for r in results
+           if r["level"] == "MUST" and r["status"] not in ("passed", "not_applicable", "skipped")]
+    assert not bad and status == 0, bad
+    for layer in LAYERS:
+        passed = {r["contract_id"] for r in results if r["impl"] == f"keras+{layer}" and r["status"] == "passed"}
+        assert MUST_RUN <= passed, (layer, sorted(MUST_RUN - passed))
+
+
+def test_the_example_layers_pass_every_must_generic_contract_through_the_plugin(pytester):
+    result = pytester.runpytest_inprocess(
+        *PLUGIN, "--keras-impl", "keras", "--keras-layer-spec", str(EXAMPLE), "--keras-contracts", "generic",
+        "--keras-profile", "quick", "--keras-seed", "3", "-q")
+    outcomes = result.parseoutcomes()
+    assert result.ret == pytest.ExitCode.OK and outcomes.get("passed", 0) >= len(LAYERS) * len(MUST_RUN), result.stdout.str()[-3000:]
