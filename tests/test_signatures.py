@@ -44,3 +44,25 @@ def test_the_example_layers_pass_every_must_generic_contract_through_the_plugin(
         "--keras-profile", "quick", "--keras-seed", "3", "-q")
     outcomes = result.parseoutcomes()
     assert result.ret == pytest.ExitCode.OK and outcomes.get("passed", 0) >= len(LAYERS) * len(MUST_RUN), result.stdout.str()[-3000:]
+
+
+ADAPTED = '[[layer]]\nlayer = "keras.layers:Normalization"\ninput_shape = [3]\nsetup = "examples.signatures.hooks:adapt"\n'
+
+
+def test_a_setup_hook_adapts_every_new_layer_and_the_lifecycle_contracts_step_aside(tmp_path, capsys):
+    from conformance import adapters, specs
+
+    (tmp_path / "adapted.toml").write_text(ADAPTED)
+    spec, = specs.load_file(tmp_path / "adapted.toml")
+    layer = adapters.load("keras", spec=spec).new_layer()
+    assert layer.built and abs(float(layer.mean.numpy().mean()) - float(spec.setup_data().mean())) < 1e-5
+    report = tmp_path / "adapted.json"
+    argv = ["run", "--impl", "keras", "--layer-spec", str(tmp_path / "adapted.toml"), "--contracts", "GENERIC-UNBUILT-AT-INIT",
+            "GENERIC-EXPLICIT-BUILD", "GENERIC-BATCH-INDEPENDENCE", "--profile", "quick", "--seed", "1", "--report-json", str(report)]
+    assert main(argv) == 0
+    statuses = {r["contract_id"]: r["status"] for r in json.loads(report.read_text())["results"]}
+    assert statuses == {"GENERIC-UNBUILT-AT-INIT": "not_applicable", "GENERIC-EXPLICIT-BUILD": "not_applicable",
+                        "GENERIC-BATCH-INDEPENDENCE": "passed"}
+    (tmp_path / "missing.toml").write_text(ADAPTED.replace("hooks:adapt", "hooks:fit"))
+    assert main(argv[:4] + [str(tmp_path / "missing.toml")] + argv[5:-2]) == 4
+    assert "setup 'examples.signatures.hooks:fit' cannot be imported" in capsys.readouterr().err
