@@ -16,7 +16,7 @@ catalog.all_contracts()  # kept loaded across in-process pytester runs (see test
 ROOT = Path(__file__).parents[1]
 PLUGIN = [] if any(e.name == "keras_conformance" for e in entry_points(group="pytest11")) else ["-p", "conformance.plugin"]
 EXAMPLE = ROOT / "examples" / "signatures" / "layers.toml"
-LAYERS = ("MultiHeadAttention", "Attention", "Add", "Concatenate")
+LAYERS = ("MultiHeadAttention", "Attention", "Add", "Concatenate", "LSTM")
 # Contracts that must have run and passed on every one of them, not been found not applicable: the ones that
 # feed every input, slice every input's batch, differentiate every float input and rebuild the layer.
 MUST_RUN = {"GENERIC-EXPLICIT-BUILD", "GENERIC-BUILD-ONCE", "GENERIC-INPUTS-UNCHANGED", "GENERIC-OUTPUT-SHAPE",

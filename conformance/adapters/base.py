@@ -182,7 +182,7 @@ class Implementation:
     def model_on(self, layer, x, head=()):
         """A functional model ``Model(inputs, head(layer(inputs)))`` taking :meth:`model_input` of ``x``
         (one ``Input`` per array of a spec with ``inputs``, named for it), ``head`` layers applied to
-        the layer's output; NotApplicable where the framework has no functional ``Model`` and ``Input``."""
+        the layer's output (its first, in flatten order, when it has several); NotApplicable where the framework has no functional ``Model`` and ``Input``."""
         if not (hasattr(self.module, "Model") and hasattr(self.module, "Input")):
             raise NotApplicable(f"{self.name} has no functional Model and Input for a layer of several inputs")
         names = iter(structures.paths(x))
@@ -191,6 +191,8 @@ class Implementation:
                                            name=next(names).replace("[", "_").replace("]", "").replace(".", "_").replace(" ", "_")), x)
         call = symbolic if isinstance(symbolic, CallArgs) else CallArgs((symbolic,), {})
         outputs = layer(*call.args, **call.kwargs, **self.spec.call_kwargs)  # symbolic tensors: no conversion
+        if head and structures.is_structure(outputs):
+            outputs = structures.flatten(outputs)[0]  # a layer with several outputs (an RNN's states) is fit through its first
         for next_layer in head:
             outputs = next_layer(outputs)
         return self.module.Model(self.model_input(symbolic), outputs)

@@ -185,11 +185,12 @@ def _targets(x, seed):
 
 def _model_on(impl, layer, x):
     """A compiled Sequential of ``layer``, a flattening Reshape when its output on ``x`` has rank > 2, and
-    Dense(1), built for ``x``'s shape. Reshape to the known width rather than Flatten: tf_keras infers
+    Dense(1), built for ``x``'s shape (a functional model of a spec's inputs, the head on the first output). Reshape to the known width rather than Flatten: tf_keras infers
     an Embedding's symbolic output length as None, and a Dense after Flatten cannot be built from that."""
     outputs = structures.flatten(_output(impl, impl.new_layer(), x))
-    if len(outputs) != 1:
-        raise NotApplicable(f"{impl.spec.label} returns {len(outputs)} outputs: no one Dense(1) head to fit it with")
+    if len(outputs) != 1 and not isinstance(x, structures.CallArgs):
+        raise NotApplicable(f"{impl.spec.label} returns {len(outputs)} outputs: a Sequential cannot carry them to a Dense(1) "
+                            "head (a spec with `inputs` gets a functional model, the head on its first output)")
     output_shape = outputs[0].shape
     head = []
     if len(output_shape) > 2:
