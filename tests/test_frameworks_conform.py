@@ -21,8 +21,7 @@ IMPLEMENTATIONS = {
     "tf_keras": (None, set()),
     "book-simple-dense-on-keras": (
         "examples.book.simple_dense:SimpleDense",
-        {"LAYER-REJECT-CHANGED-DIM-VALUEERROR", "DENSE-ACTIVATION-BY-NAME", "GENERIC-CONFIG-ROUND-TRIP",
-         "GENERIC-SAVE-LOAD-ROUND-TRIP"},
+        {"LAYER-REJECT-CHANGED-DIM-VALUEERROR", "DENSE-ACTIVATION-BY-NAME", "GENERIC-CONFIG-SERIALIZABLE"},
     ),
 }
 

@@ -331,7 +331,7 @@ class AttentionPoolingBatchBuffer(keras.layers.Layer):
 class LayerNormConfigMissesEpsilon(CorrectLayerNorm):
     """get_config forgets epsilon: a layer restored from its config normalizes with the default 1e-3."""
 
-    targets = "GENERIC-CONFIG-ROUND-TRIP"
+    targets = "GENERIC-CONFIG-ROUND-TRIP-SAME-LAYER"
     symptom = "rebuilt from its config"
 
     def get_config(self):
@@ -341,7 +341,7 @@ class LayerNormConfigMissesEpsilon(CorrectLayerNorm):
 class PositionalEmbeddingConfigMissesMaxLength(CorrectPositionalEmbedding):
     """get_config forgets the required max_length: from_config(get_config()) raises TypeError."""
 
-    targets = "GENERIC-CONFIG-ROUND-TRIP"
+    targets = "GENERIC-CONFIG-SERIALIZABLE"
     symptom = "max_length"
 
     def get_config(self):
@@ -647,10 +647,11 @@ class CenteringWithNumpyMean(keras.layers.Layer):
 
 class RandomFeaturesNotWeights(keras.layers.Layer):
     """Random Fourier features cos(x W + b) whose W and b are drawn with numpy in build() and kept as plain
-    arrays, not weights: they are never saved, so a loaded model draws fresh ones and computes another function."""
+    arrays, not weights: they are never saved, so a layer rebuilt from its config (or a loaded model) draws
+    fresh ones and computes another function."""
 
-    targets = "GENERIC-SAVE-LOAD-ROUND-TRIP"
-    symptom = "the loaded model gives"
+    targets = "GENERIC-CONFIG-ROUND-TRIP-SAME-LAYER"
+    symptom = "holding the same weights, gives"
 
     def __init__(self, features, **kwargs):
         super().__init__(**kwargs)
@@ -770,6 +771,31 @@ class ScaleClipsOnHost(keras.layers.Layer):
         return input_shape
 
 
+class ProjectionConfigMissesActivation(keras.layers.Layer):
+    """A dense projection whose get_config lists units but forgets activation: from_config and load_model
+    silently rebuild it linear instead of tanh, a saved model that computes something else."""
+
+    targets = "GENERIC-CONFIG-ROUND-TRIP-SAME-LAYER"
+    symptom = "rebuilt from its config"
+
+    def __init__(self, units, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units))
+
+    def call(self, inputs):
+        return self.activation(ops.matmul(inputs, self.kernel))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
 def _spec(cls, input_shape, **fields):
     return LayerSpec(f"{__name__}:{cls.__name__}", input_shape=input_shape, **fields)
 
@@ -815,6 +841,7 @@ SPECS = {
     ScaleHalfPrecisionFallback: _spec(ScaleHalfPrecisionFallback, ((3,), (2, 3))),
     CorrectPositionTable: _spec(CorrectPositionTable, (None, 3), kwargs={"max_length": 4}),
     ScaleClipsOnHost: _spec(ScaleClipsOnHost, (3,)),
+    ProjectionConfigMissesActivation: _spec(ProjectionConfigMissesActivation, (3,), kwargs={"units": 2, "activation": "tanh"}),
 }
 
 CORRECT = [cls for cls in SPECS if cls.__name__.startswith("Correct")]
