@@ -437,7 +437,7 @@ def check_generic_output_shape(impl, data):
     output = _output(impl, layer, x)
     if not hasattr(layer, "compute_output_shape"):
         raise NotApplicable(f"{impl.spec.label} has no compute_output_shape")
-    args, kwargs = shape_arguments(layer, x)
+    args, kwargs = shape_arguments(layer, x, target=layer.compute_output_shape)
     try:
         declared = layer.compute_output_shape(*args, **kwargs)
     except NotImplementedError as error:
