@@ -97,12 +97,13 @@ def snippet(result, impl) -> str:
     """The reproduction snippet for a failed ``result`` (a runner.Result with ``extra['example']``)
     of the Implementation ``impl``; empty when the runner kept no example."""
     layer = impl.layer_name if impl.label != impl.name else None
-    return snippet_for(result, impl.name, layer, impl.describe()["module"])
+    return snippet_for(result, impl.name, layer, impl.describe()["module"], spec=None if impl.dense_like else impl.spec)
 
 
-def snippet_for(result, impl_name: str, layer: str | None, module_name: str | None = None) -> str:
+def snippet_for(result, impl_name: str, layer: str | None, module_name: str | None = None, spec=None) -> str:
     """:func:`snippet` from names: ``impl_name`` and ``layer`` as given to ``--impl``/``--layer``,
-    ``module_name`` the Keras-like module's import name (``impl_name`` for the built-ins)."""
+    ``module_name`` the Keras-like module's import name (``impl_name`` for the built-ins), ``spec`` the
+    LayerSpec of a layer that is not Dense-like (the replay loads it, not a Dense-like ``layer``)."""
     example = result.extra.get("example")
     if example is None:
         return ""
@@ -114,7 +115,7 @@ def snippet_for(result, impl_name: str, layer: str | None, module_name: str | No
     case = _single_dense_case(example)
     if case is not None:
         sections.append(_plain_framework(case, module_name, layer, result.device))
-    sections.append(_kit_replay(result, example, impl_name, layer))
+    sections.append(_kit_replay(result, example, impl_name, layer, spec))
     imports = set()
     for section_imports, _ in sections:
         imports |= section_imports
@@ -179,10 +180,10 @@ def _plain_framework(case, module_name, layer, device):
     return imports, body
 
 
-def _kit_replay(result, example, impl_name, layer):
+def _kit_replay(result, example, impl_name, layer, spec=None):
     imports = {"from conformance import adapters, catalog"}
     values = {name: literal(value, imports) for name, value in example.items()}
-    layer_argument = f", {layer!r}" if layer else ""
+    layer_argument = f", spec={literal(spec, imports)}" if spec is not None else f", {layer!r}" if layer else ""
     device = None if result.device == DEFAULT_DEVICE else result.device
     body = [
         "# The contract's own check on the same example (raises AssertionError while the bug is there).",

@@ -158,6 +158,9 @@ def hypothesis_settings(profile: str, contract=None) -> settings:
 
 def reproduce_command(impl, contract_id, seed, profile) -> str:
     layer = "" if impl.label == impl.name else f" --layer {impl.layer_name}"
+    spec_options = None if impl.dense_like else impl.spec.command_line()
+    if spec_options:  # a spec's layer is constructed and fed as its spec says, not as a Dense
+        layer = f" {spec_options}"
     return f"keras-conformance run --impl {impl.name}{layer} --contracts {contract_id} --seed {seed} --profile {profile}"
 
 

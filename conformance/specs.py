@@ -25,6 +25,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import shlex
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -222,6 +223,29 @@ class LayerSpec:
         except (ImportError, AttributeError) as error:
             raise ValueError(f"layer spec {self.label!r}: setup {self.setup!r} cannot be imported ({error})") from None
 
+    def command_line(self) -> str | None:
+        """The ``--layer`` options that give this spec on the command line, or ``None`` when it has a field
+        the command line cannot say (a class rather than ``module:Class``, a setup hook, a flag, a name)."""
+        defaults = LayerSpec("m:C")
+        unsaid = [f.name for f in fields(self) if f.name not in CLI_FIELDS and getattr(self, f.name) != getattr(defaults, f.name)]
+        if unsaid or not isinstance(self.layer, str):
+            return None
+        options = [("--layer", self.layer)]
+        if self.kwargs:
+            options.append(("--layer-kwargs", json.dumps(self.kwargs)))
+        if self.inputs is not None:
+            options.append(("--inputs", json.dumps(_as_json(self.inputs))))
+        else:
+            if self.input_shape != defaults.input_shape:
+                options.append(("--input-shape", ";".join(",".join(str(d) for d in shape) for shape in self.input_shapes)))
+            if self.input_dtype != defaults.input_dtype:
+                options.append(("--input-dtype", self.input_dtype))
+            if self.input_range != defaults.input_range:
+                options.append(("--input-range", ",".join(str(v) for v in self.input_range)))
+        if self.call_kwargs:
+            options.append(("--call-kwargs", json.dumps(self.call_kwargs)))
+        return " ".join(f"{flag} {shlex.quote(value)}" for flag, value in options)
+
     def signature_problem(self, call, draws_mask=False):
         """Why ``call`` (a layer's bound ``call`` method) cannot take this spec's inputs, or ``None``:
         an input or constant it has no parameter for, or a required parameter the spec gives nothing."""
@@ -252,6 +276,18 @@ class LayerSpec:
                     return (f"{signature} requires argument {parameter.name!r}, and the spec gives no input for it "
                             "(list the layer's inputs in `inputs`)")
         return None
+
+
+CLI_FIELDS = ("layer", "kwargs", "input_shape", "input_dtype", "input_range", "inputs", "call_kwargs")
+
+
+def _as_json(tree):
+    """``inputs`` in the JSON form of ``--inputs`` (variable dims as null)."""
+    if isinstance(tree, Leaf):
+        return {"shape": list(tree.shape), "dtype": tree.dtype, "range": list(tree.range)}
+    if isinstance(tree, dict):
+        return {key: _as_json(item) for key, item in tree.items()}
+    return [_as_json(item) for item in tree]
 
 
 def as_call(arrays):

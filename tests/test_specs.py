@@ -114,8 +114,10 @@ def test_a_spec_layer_is_checked_by_name_and_the_dense_contracts_do_not_apply(tm
     out = capsys.readouterr().out
     assert "layer keras.layers:Conv1D" in out
     record = json.loads(report.read_text())
-    assert {r["status"] for r in record["results"]} == {"not_applicable"}
-    assert "comes from a layer spec, not a Dense-like class" in record["results"][0]["message"]
+    statuses = {r["contract_id"]: r["status"] for r in record["results"]}
+    assert statuses == {"GENERIC-EXPLICIT-BUILD": "passed", "DENSE-SHAPE-2D": "not_applicable"}
+    dense, = [r for r in record["results"] if r["contract_id"] == "DENSE-SHAPE-2D"]
+    assert "comes from a layer spec, not a Dense-like class" in dense["message"]
 
 
 def test_a_spec_whose_layer_cannot_be_constructed_is_one_usage_error(capsys):
@@ -275,3 +277,41 @@ def test_a_spec_that_does_not_match_the_layer_is_a_usage_error_before_any_contra
     argv[7:9] = ["--inputs", '{"query": {"shape": [5, 8]}, "valu": {"shape": [7, 8]}}']
     assert main(argv) == 4
     assert "input 'valu' is not an argument of call(" in capsys.readouterr().err
+
+
+def _from_command_line(options):
+    import shlex
+
+    words = shlex.split(options)
+    given = dict(zip(words[::2], words[1::2]))
+    names = {"--layer-kwargs": "kwargs", "--input-shape": "input_shape", "--input-dtype": "input_dtype",
+             "--input-range": "input_range", "--inputs": "inputs", "--call-kwargs": "call_kwargs"}
+    return specs.from_cli(given.pop("--layer"), **{names[flag]: value for flag, value in given.items()})
+
+
+@pytest.mark.parametrize("spec", [MHA, CONCAT, RANKS, CONV, LayerSpec("keras.layers:Embedding", {"input_dim": 5, "output_dim": 2},
+                                  (None, 3), "int32", (0, 5)), LayerSpec("m:C", inputs={"x": {"shape": [None, 2], "range": [0, 1]}})])
+def test_a_replay_command_gives_back_the_same_spec(spec):
+    from types import SimpleNamespace
+
+    from conformance import runner
+
+    assert _from_command_line(spec.command_line()) == spec
+    impl = SimpleNamespace(name="keras", label=f"keras+{spec.label}", layer_name=spec.layer, dense_like=False, spec=spec)
+    assert f"--impl keras {spec.command_line()} --contracts C --seed 1" in runner.reproduce_command(impl, "C", 1, "quick")
+
+
+def test_a_spec_the_command_line_cannot_say_has_no_command_line():
+    assert LayerSpec("m:C", setup="m:adapt").command_line() is None
+    assert LayerSpec("m:C", deterministic=False).command_line() is None
+
+
+def test_a_snippet_of_a_spec_layer_loads_the_spec_not_a_dense_like_layer():
+    from conformance import outcomes, reproduce
+
+    result = outcomes.Result("GENERIC-DETERMINISTIC-INFERENCE", "generic", "MUST", "keras+MultiHeadAttention", "default",
+                             outcomes.FAILED, seed=1, extra={"example": {"flag": True}})
+    snippet = reproduce.snippet_for(result, "keras", MHA.layer, "keras", spec=MHA)
+    compile(snippet, "snippet", "exec")
+    assert "adapters.load('keras', spec=LayerSpec(layer='keras.layers:MultiHeadAttention'" in snippet
+    assert "from conformance.specs import Leaf" in snippet and "call_kwargs={'use_causal_mask': False}" in snippet
