@@ -49,7 +49,10 @@ def test_correct_layers_pass_every_generic_contract(impl_name, layer):
     # Only the reference lacks get_config, the .keras format and dtype policies; Keras on TF computes
     # float64 and compiles with tf.function.
     reference_lacks = {"GENERIC-CONFIG-ROUND-TRIP-SAME-LAYER", "GENERIC-CONFIG-SERIALIZABLE", "GENERIC-MIXED-PRECISION"}
-    assert must_not_apply <= (reference_lacks if impl_name == "reference" else set()), must_not_apply
+    # The training-flag contracts apply to layers whose call takes `training` (and, for the second, declares
+    # no randomness and updates no state in training): not to Dense, Conv1D or Embedding.
+    training_flag = {"GENERIC-TRAINING-REPRODUCIBLE-UNDER-SEED", "GENERIC-NO-RANDOMNESS-SAME-IN-BOTH-MODES"}
+    assert must_not_apply <= (reference_lacks if impl_name == "reference" else set()) | training_flag, must_not_apply
 
 
 # -- broken layers, each caught by the contract it targets --------------------------------------------
@@ -241,3 +244,19 @@ def test_a_layer_that_cannot_be_rebuilt_from_its_config_is_a_should_finding_only
     same_layer = run_cell(catalog.get("GENERIC-CONFIG-ROUND-TRIP-SAME-LAYER"), impl, "default", "quick", SEED)
     assert serializable.status == FAILED and "cannot be rebuilt from its config" in serializable.message, serializable.message
     assert same_layer.status == NOT_APPLICABLE and "GENERIC-CONFIG-SERIALIZABLE reports it" in same_layer.message, same_layer.message
+
+
+def test_a_layer_whose_training_call_updates_statistics_differs_between_modes_by_design():
+    """BatchNormalization normalizes with the batch's statistics in training and updates its moving ones: no
+    randomness, yet its two modes differ; the update is what tells it from a layer that silently does."""
+    impl = adapters.load("keras", spec=CORRECT_LAYERS["BatchNormalization"])
+    result = run_cell(catalog.get("GENERIC-NO-RANDOMNESS-SAME-IN-BOTH-MODES"), impl, "default", "quick", SEED)
+    assert result.status == NOT_APPLICABLE and "updates its weights" in result.message, result.message
+
+
+def test_dropout_is_reproducible_under_set_random_seed_and_a_gru_is_the_same_in_both_modes():
+    dropout = adapters.load("keras", spec=CORRECT_LAYERS["Dropout"])
+    gru = adapters.load("keras", spec=CORRECT_LAYERS["GRU"])
+    assert run_cell(catalog.get("GENERIC-TRAINING-REPRODUCIBLE-UNDER-SEED"), dropout, "default", "quick", SEED).status == PASSED
+    assert run_cell(catalog.get("GENERIC-NO-RANDOMNESS-SAME-IN-BOTH-MODES"), dropout, "default", "quick", SEED).status == NOT_APPLICABLE
+    assert run_cell(catalog.get("GENERIC-NO-RANDOMNESS-SAME-IN-BOTH-MODES"), gru, "default", "quick", SEED).status == PASSED

@@ -967,3 +967,73 @@ def check_generic_device_agrees_with_cpu(impl, data):
     gap = float(np.max(np.abs(structures.vector(here) - structures.vector(on_cpu)), initial=0.0))
     require(gap <= allowance, f"the output on {impl.current_device()} is {here}, on {REFERENCE_DEVICE} {on_cpu}: they "
             f"differ by {gap:.3g}, more than the float32 allowance {allowance:.3g}")
+
+
+# -- the training flag -------------------------------------------------------------------------------
+
+
+def _takes_training_flag(impl, device):
+    """A ``requires``: n/a for a layer whose ``call`` takes no ``training`` argument."""
+    return None if _takes_training(impl.new_layer()) else f"{impl.spec.label}.call takes no training argument"
+
+
+@contract(
+    "GENERIC-TRAINING-REPRODUCIBLE-UNDER-SEED",
+    level=MUST,
+    statement="After set_random_seed(s), a fresh layer built and called with training=True gives bit-identical "
+    "weights and outputs to another fresh layer built and called the same way after set_random_seed(s).",
+    rationale="keras.utils.set_random_seed is how experiments are made repeatable; a layer that draws its "
+    "dropout masks or noise from a generator the global seed does not reach makes every training run differ, "
+    "so no result can be reproduced or bisected.",
+    given={**DATA, "seed": st.integers(0, 2**16)},
+    requires=_takes_training_flag,
+)
+def check_generic_training_reproducible_under_seed(impl, data, seed):
+    """Twice: set_random_seed(seed), create the layer, call it on x with training=True; compare the weights
+    after the call and the outputs bit for bit."""
+    x = _draw_input(impl, data)
+    runs = []
+    for _ in range(2):
+        impl.set_random_seed(seed)
+        layer = impl.new_layer()
+        runs.append((_output(impl, layer, x, training=True), layer.get_weights()))
+    (first, first_weights), (second, second_weights) = runs
+    require(_same_arrays(first_weights, second_weights), "two fresh layers created after the same set_random_seed hold different weights")
+    require(first.shape == second.shape and np.array_equal(first, second, equal_nan=True),
+            f"two training=True calls after the same set_random_seed({seed}) give {first} and {second}")
+
+
+def _declares_no_randomness(impl, device):
+    """A ``requires``: n/a unless the call takes ``training`` and the spec declares neither randomness in
+    training nor a dependence on the rest of the batch."""
+    for flag, value in (("stochastic_in_training", True), ("batch_independent", False)):
+        if getattr(impl.spec, flag) is value:
+            return f"the layer spec of {impl.spec.label} declares {flag}={value}"
+    return _takes_training_flag(impl, device)
+
+
+@contract(
+    "GENERIC-NO-RANDOMNESS-SAME-IN-BOTH-MODES",
+    level=MUST,
+    statement="A layer whose spec declares no randomness in training, and whose training call updates none of its "
+    "weights, gives bit-identical outputs with training=True and training=False.",
+    rationale="fit() calls layers with training=True, predict() with training=False; a layer that silently "
+    "computes something else in training (a leftover dropout scaling, a branch on the flag) trains one "
+    "function and serves another. Layers that update state in training (BatchNormalization's moving "
+    "statistics) differ legitimately and are recognised by that update.",
+    given=DATA,
+    requires=_declares_no_randomness,
+)
+def check_generic_no_randomness_same_in_both_modes(impl, data):
+    """Build on x, call with training=False, then with training=True; NotApplicable when the training call
+    changed any weight (batch statistics), else compare the two outputs bit for bit."""
+    x = _draw_input(impl, data)
+    layer = _built(impl, x)
+    inference = _output(impl, layer, x, training=False)
+    before = layer.get_weights()
+    training = _output(impl, layer, x, training=True)
+    if not _same_arrays(layer.get_weights(), before):
+        raise NotApplicable(f"a training call of {impl.spec.label} updates its weights (batch statistics): it computes "
+                            "differently in training by design")
+    require(training.shape == inference.shape and np.array_equal(training, inference, equal_nan=True),
+            f"training=True gives {training}, training=False {inference}, though the layer declares no randomness")

@@ -796,6 +796,48 @@ class ProjectionConfigMissesActivation(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
+class GaussianNoiseOwnGenerator(keras.layers.Layer):
+    """Draws its training noise from a numpy Generator it creates when built (np.random.default_rng(), seeded
+    from the operating system "for better randomness"): keras.utils.set_random_seed never reaches it, so no
+    training run can be repeated."""
+
+    targets = "GENERIC-TRAINING-REPRODUCIBLE-UNDER-SEED"
+    symptom = "after the same set_random_seed"
+
+    def __init__(self, stddev=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.stddev = stddev
+
+    def build(self, input_shape):
+        self.generator = np.random.default_rng()
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        noise = self.generator.normal(0.0, self.stddev, tuple(inputs.shape))
+        return inputs + ops.convert_to_tensor(noise, dtype=inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev}
+
+
+class ResidualBlockLeftoverDropoutScale(CorrectResidualBlock):
+    """Its dropout was removed, but the inverted-dropout rescaling by 1 / (1 - 0.1) in training mode stayed:
+    fit trains a block whose residual branch is 11% larger than the one predict serves."""
+
+    targets = "GENERIC-NO-RANDOMNESS-SAME-IN-BOTH-MODES"
+    symptom = "though the layer declares no randomness"
+
+    def call(self, inputs, training=None):
+        residual = self.projection(self.hidden(inputs))
+        if training:
+            residual = residual / (1 - 0.1)
+        return inputs + residual
+
+
 def _spec(cls, input_shape, **fields):
     return LayerSpec(f"{__name__}:{cls.__name__}", input_shape=input_shape, **fields)
 
@@ -842,6 +884,8 @@ SPECS = {
     CorrectPositionTable: _spec(CorrectPositionTable, (None, 3), kwargs={"max_length": 4}),
     ScaleClipsOnHost: _spec(ScaleClipsOnHost, (3,)),
     ProjectionConfigMissesActivation: _spec(ProjectionConfigMissesActivation, (3,), kwargs={"units": 2, "activation": "tanh"}),
+    GaussianNoiseOwnGenerator: _spec(GaussianNoiseOwnGenerator, (3,), stochastic_in_training=True),
+    ResidualBlockLeftoverDropoutScale: _spec(ResidualBlockLeftoverDropoutScale, (3,), kwargs={"hidden_units": 4}),
 }
 
 CORRECT = [cls for cls in SPECS if cls.__name__.startswith("Correct")]
