@@ -1037,3 +1037,56 @@ def check_generic_no_randomness_same_in_both_modes(impl, data):
                             "differently in training by design")
     require(training.shape == inference.shape and np.array_equal(training, inference, equal_nan=True),
             f"training=True gives {training}, training=False {inference}, though the layer declares no randomness")
+
+
+# -- losses ------------------------------------------------------------------------------------------
+
+ACTIVITY_L2 = 0.01
+
+
+def _with_activity_regularizer(impl, layer):
+    """``layer`` with an L2 activity regularizer when it has none and the framework has ``regularizers.L2``,
+    so that a layer adding no losses of its own still runs the framework's loss bookkeeping."""
+    regularizers = getattr(impl.module, "regularizers", None)
+    if getattr(layer, "activity_regularizer", "absent") is None and hasattr(regularizers, "L2"):
+        layer.activity_regularizer = regularizers.L2(ACTIVITY_L2)
+    return layer
+
+
+def _losses(impl, layer):
+    return [impl.numpy(loss) for loss in getattr(layer, "losses", [])]
+
+
+@contract(
+    "GENERIC-LOSSES-ONCE-PER-CALL",
+    level=MUST,
+    statement="After two calls, layer.losses holds the second call's losses only: as many, and the same values, as "
+    "a layer with the same weights called once on the second input.",
+    rationale="fit() adds layer.losses to the loss of every step; a regularization loss that is not reset "
+    "between calls, or is added twice, grows with every step and trains the weights towards the wrong "
+    "optimum, with no error.",
+    given=DATA,
+)
+def check_generic_losses_once_per_call(impl, data):
+    """Give the layer an L2 activity regularizer (when it has none), call it on x and then on x with its rows
+    reversed (x2), and read layer.losses; build a second such layer, copy the weights, call it once on x2, and
+    compare the number and (when the spec declares the layer deterministic) the values of the losses bit for
+    bit. NotApplicable when the layer has no losses at all."""
+    first_input = _draw_input(impl, data)
+    # the rows in reverse order: other rows where the batch has several (every input and mask alike)
+    second_input = structures.map_leaves(lambda leaf: np.ascontiguousarray(leaf[::-1]), first_input)
+    layer = _with_activity_regularizer(impl, _built(impl, first_input))
+    _output(impl, layer, first_input)
+    _output(impl, layer, second_input)
+    after_two = _losses(impl, layer)
+    once = _with_activity_regularizer(impl, _built(impl, second_input))
+    once.set_weights(layer.get_weights())
+    _output(impl, once, second_input)
+    expected = _losses(impl, once)
+    if not hasattr(layer, "losses") or not expected and not after_two:
+        raise NotApplicable(f"{impl.spec.label} adds no losses, and the framework gave it no activity regularizer")
+    require(len(after_two) == len(expected), f"after two calls layer.losses holds {len(after_two)} losses, one call "
+            f"makes {len(expected)}: losses of earlier calls are kept (or added twice)")
+    if impl.spec.deterministic:
+        require(_same_arrays(after_two, expected), f"after two calls layer.losses is {after_two}, one call on the second "
+                f"input gives {expected}")

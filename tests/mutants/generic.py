@@ -838,6 +838,28 @@ class ResidualBlockLeftoverDropoutScale(CorrectResidualBlock):
         return inputs + residual
 
 
+class GLUGatePenaltyAccumulates(CorrectGLU):
+    """Adds a sparsity penalty on the gate to a Python list of its own that its losses property reports,
+    appending on every call and never clearing it: layer.losses grows with every call, and fit adds every
+    earlier step's penalty again."""
+
+    targets = "GENERIC-LOSSES-ONCE-PER-CALL"
+    symptom = "losses of earlier calls are kept"
+
+    def __init__(self, units, **kwargs):
+        super().__init__(units, **kwargs)
+        self.penalties = []
+
+    def call(self, inputs):
+        value, gate = ops.split(ops.matmul(inputs, self.kernel) + self.bias, 2, axis=-1)
+        self.penalties.append(0.01 * ops.mean(ops.abs(gate)))
+        return value * ops.sigmoid(gate)
+
+    @property
+    def losses(self):
+        return super().losses + list(self.penalties)
+
+
 def _spec(cls, input_shape, **fields):
     return LayerSpec(f"{__name__}:{cls.__name__}", input_shape=input_shape, **fields)
 
@@ -886,6 +908,7 @@ SPECS = {
     ProjectionConfigMissesActivation: _spec(ProjectionConfigMissesActivation, (3,), kwargs={"units": 2, "activation": "tanh"}),
     GaussianNoiseOwnGenerator: _spec(GaussianNoiseOwnGenerator, (3,), stochastic_in_training=True),
     ResidualBlockLeftoverDropoutScale: _spec(ResidualBlockLeftoverDropoutScale, (3,), kwargs={"hidden_units": 4}),
+    GLUGatePenaltyAccumulates: _spec(GLUGatePenaltyAccumulates, (None, 3), kwargs={"units": 2}),
 }
 
 CORRECT = [cls for cls in SPECS if cls.__name__.startswith("Correct")]
