@@ -68,6 +68,11 @@ def _check_verbose(verbose):
     return 1 if verbose == "auto" else verbose
 
 
+# Row indices of a batch of any size: one trace of a step serves every batch of an epoch, the partial
+# last one included (tracing, not computing, is most of a small model's fit).
+ANY_BATCH = tf.TensorSpec([None], tf.int32)
+
+
 def _batches(num_samples, batch_size, order):
     """Splits the index tensor `order` into consecutive batches; the last may be partial."""
     sizes = [batch_size] * (num_samples // batch_size)
@@ -265,6 +270,7 @@ class Sequential(Layer):
         for _, metric in self._named_metrics():
             metric.reset_state()
         batches = _batches(int(data[0].shape[0]), batch_size, order)
+        step_function.get_concrete_function(data, ANY_BATCH)
         progress = _ProgressBar(len(batches), verbose) if verbose else None
         for step, batch_indices in enumerate(batches, start=1):
             step_function(data, batch_indices)
@@ -312,7 +318,7 @@ class Sequential(Layer):
             data, val_data = tuple(t[:split_at] for t in data), tuple(t[split_at:] for t in data)
         self._prepare("fit", data[0], data[1])
         if val_data is not None:  # trace validation now, so targets or weights it cannot take raise before training
-            self._test_function.get_concrete_function(val_data, tf.range(min(batch_size, int(val_data[0].shape[0]))))
+            self._test_function.get_concrete_function(val_data, ANY_BATCH)
         num_samples = int(data[0].shape[0])
         self.history = History(self, {"verbose": verbose, "epochs": epochs,
                                       "steps": math.ceil(num_samples / batch_size)})
@@ -363,4 +369,5 @@ class Sequential(Layer):
         if getattr(self, "_predict_function", None) is None:
             self._predict_function = tf.function(self.__call__, reduce_retracing=True, autograph=False)
         batches = _batches(int(x.shape[0]), batch_size, tf.range(int(x.shape[0])))
+        self._predict_function.get_concrete_function(tf.TensorSpec((None,) + tuple(x.shape[1:]), x.dtype))
         return tf.concat([self._predict_function(tf.gather(x, indices)) for indices in batches], axis=0).numpy()
