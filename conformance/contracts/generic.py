@@ -1090,3 +1090,114 @@ def check_generic_losses_once_per_call(impl, data):
     if impl.spec.deterministic:
         require(_same_arrays(after_two, expected), f"after two calls layer.losses is {after_two}, one call on the second "
                 f"input gives {expected}")
+
+
+# -- compiled models ---------------------------------------------------------------------------------
+
+# A predict and fit batch size that leaves the drawn 3 or 5 rows a last batch of one row: the traced step
+# then runs with another batch size than the first, and is retraced for an unknown batch dimension.
+PARTIAL_BATCH_SIZE = 2
+PARTIAL_BATCH_ROWS = st.sampled_from([3, 5])
+
+
+def _fits_in_batches(impl, device):
+    """A ``requires``: n/a where the framework's Sequential has no compile/fit/predict, and for a layer whose
+    spec declares it non-deterministic or dependent on the rest of the batch (predict in batches of 2 then
+    differs from one call on every row by design)."""
+    if not all(hasattr(impl.module.Sequential, method) for method in ("compile", "fit", "predict")):
+        return f"{impl.name}.Sequential has no compile/fit/predict"
+    return _unless_spec_says_not("deterministic")(impl, device) or _unless_spec_says_not("batch_independent")(impl, device)
+
+
+def _jit_modes(model_class):
+    """``jit_compile`` values to compile models with: off and on where ``compile`` takes the argument, else
+    only the framework's one way (``None``: the argument is not passed)."""
+    try:
+        takes_jit = "jit_compile" in inspect.signature(model_class.compile).parameters
+    except (TypeError, ValueError):
+        takes_jit = False
+    return [False, True] if takes_jit else [None]
+
+
+def _compiled(model, jit_compile):
+    """``model`` compiled with mse and SGD(0.1) (``jit_compile`` passed when not ``None``)."""
+    options = {} if jit_compile is None else {"jit_compile": jit_compile}
+    model.compile(optimizer="sgd", loss="mse", **options)
+    return model
+
+
+def _without_raising(what, jit_compile, step):
+    """``step()``; an exception it raises fails the contract, naming ``what`` was being done."""
+    try:
+        return step()
+    except Exception as error:  # the layer's own error inside the framework's traced step
+        raise AssertionError(f"{what} (jit_compile={jit_compile}) with an unknown batch dimension raised "
+                             f"{type(error).__name__}: {error}") from None
+
+
+def _predicted_like_eager(impl, model, twin_model, layer, twin, x, x64, jit_compile):
+    """Compare ``model.predict(x)`` (a model of ``layer`` with an unknown batch dimension) in batches of 2 with
+    layer(x), allowing the float32 allowance of GENERIC-COMPILED-EQUALS-EAGER (the float64 twin predicted and
+    called the same ways)."""
+    rows = structures.batch_size(x)
+    predicted = _without_raising(f"predict in batches of {PARTIAL_BATCH_SIZE} over {rows} rows", jit_compile,
+                                 lambda: _predicted(impl, model, x))
+    eager = _output(impl, layer, x)
+    pairs = [(eager, _output64(impl, twin, x64)), (predicted, _predicted(impl, twin_model, x64))]
+    allowance = _float32_allowance(pairs)
+    require(structures.shapes(predicted) == structures.shapes(eager),
+            f"predict (jit_compile={jit_compile}) gives shapes {structures.shapes(predicted)}, the eager call {structures.shapes(eager)}")
+    gap = float(np.max(np.abs(structures.vector(predicted) - structures.vector(eager)), initial=0.0))
+    require(gap <= allowance, f"predict (jit_compile={jit_compile}, batches of {PARTIAL_BATCH_SIZE}, the last partial) gives "
+            f"{predicted}, the eager call {eager}: they differ by {gap:.3g}, more than the float32 allowance {allowance:.3g}")
+
+
+def _unknown_batch_model(impl, layer, x):
+    """A model of ``layer`` whose batch dimension is unknown: a Sequential built for ``(None,) + x.shape[1:]``,
+    or a functional model of a spec's inputs."""
+    model = _model_of(impl, layer, x)
+    if not isinstance(x, structures.CallArgs):
+        model.build((None,) + x.shape[1:])
+    return model
+
+
+def _predicted(impl, model, x):
+    """``model.predict`` of ``x`` in batches of ``PARTIAL_BATCH_SIZE``, as numpy."""
+    return structures.map_leaves(np.asarray, model.predict(impl.model_input(x), batch_size=PARTIAL_BATCH_SIZE, verbose=0))
+
+
+@contract(
+    "GENERIC-COMPILED-UNKNOWN-BATCH",
+    level=MUST,
+    statement="Inside a compiled model built with an unknown batch dimension, predict and one fit epoch over a row "
+    "count that leaves a partial last batch raise nothing, with jit_compile off and on where compile takes it, "
+    "and predict agrees with the eager call within float32 rounding, before and after the fit.",
+    rationale="fit() and predict() trace the layer once per batch shape and retrace it with an unknown batch "
+    "dimension when the last batch is smaller; a layer that reads the static batch size (inputs.shape[0]) works "
+    "eagerly and in a full-batch step, then crashes on the last batch of a real epoch.",
+    given={**DATA, "rows": PARTIAL_BATCH_ROWS, "targets_seed": st.integers(0, 2**16)},
+    requires=_fits_in_batches,
+)
+def check_generic_compiled_unknown_batch(impl, data, rows, targets_seed):
+    """For jit_compile False and True (only the default where compile takes no jit_compile): predict x (3 or 5
+    rows) in batches of 2 with a model of the layer whose batch dimension is unknown (Sequential([layer]) built
+    for (None,) + x.shape[1:], or a functional model of a spec's inputs), and compare with layer(x),
+    allowing twice the largest float32 error of either path against its float64 twin (weights widened exactly)
+    plus one float32 ulp; fit a model of the layer (Reshape, Dense(1)) one epoch in batches of 2 on targets
+    in [-1, 1], then compare predict and the eager call again. NotApplicable where the framework has no Model
+    fit/predict, or the layer cannot compute in float64."""
+    x = _draw_input(impl, data, batch_sizes=st.just(rows))
+    layer = _built(impl, x)
+    twin, x64 = _float64_twin(impl, layer, x)
+    targets = _targets(x, targets_seed)
+    for jit_compile in _jit_modes(impl.module.Sequential):
+        model = _without_raising("building a model of the layer for an unknown batch dimension", jit_compile,
+                                 lambda: _compiled(_unknown_batch_model(impl, layer, x), jit_compile))
+        twin_model = _compiled(_unknown_batch_model(impl, twin, x64), jit_compile)
+        _predicted_like_eager(impl, model, twin_model, layer, twin, x, x64, jit_compile)
+        trained = _compiled(_model_on(impl, layer, x), jit_compile)
+        _without_raising(f"one fit epoch in batches of {PARTIAL_BATCH_SIZE} over {rows} rows", jit_compile,
+                         lambda: trained.fit(impl.model_input(x), targets, epochs=1, batch_size=PARTIAL_BATCH_SIZE,
+                                             shuffle=False, verbose=0))
+        twin.set_weights([_as_float64(w) for w in layer.get_weights()])
+        _predicted_like_eager(impl, model, twin_model, layer, twin, x, x64, jit_compile)  # the traced predict, new weights

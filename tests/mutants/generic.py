@@ -796,6 +796,24 @@ class ProjectionConfigMissesActivation(keras.layers.Layer):
         return {**super().get_config(), "units": self.units}
 
 
+class FlattenStepsStaticBatch(keras.layers.Layer):
+    """Scales each channel and flattens (batch, steps, channels) to (batch, steps * channels), reshaping with
+    the static batch size inputs.shape[0]: right eagerly and in a full-batch step, but a compiled predict or
+    fit retraces for the partial last batch with an unknown batch dimension, and the reshape fails there."""
+
+    targets = "GENERIC-COMPILED-UNKNOWN-BATCH"
+    symptom = "with an unknown batch dimension raised"
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, inputs):
+        return ops.reshape(inputs * self.scale, (inputs.shape[0], -1))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] * input_shape[2])
+
+
 class GaussianNoiseOwnGenerator(keras.layers.Layer):
     """Draws its training noise from a numpy Generator it creates when built (np.random.default_rng(), seeded
     from the operating system "for better randomness"): keras.utils.set_random_seed never reaches it, so no
@@ -906,6 +924,7 @@ SPECS = {
     CorrectPositionTable: _spec(CorrectPositionTable, (None, 3), kwargs={"max_length": 4}),
     ScaleClipsOnHost: _spec(ScaleClipsOnHost, (3,)),
     ProjectionConfigMissesActivation: _spec(ProjectionConfigMissesActivation, (3,), kwargs={"units": 2, "activation": "tanh"}),
+    FlattenStepsStaticBatch: _spec(FlattenStepsStaticBatch, (4, 3)),
     GaussianNoiseOwnGenerator: _spec(GaussianNoiseOwnGenerator, (3,), stochastic_in_training=True),
     ResidualBlockLeftoverDropoutScale: _spec(ResidualBlockLeftoverDropoutScale, (3,), kwargs={"hidden_units": 4}),
     GLUGatePenaltyAccumulates: _spec(GLUGatePenaltyAccumulates, (None, 3), kwargs={"units": 2}),
