@@ -35,10 +35,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("KERAS_CONFORMANCE_LOGICAL_CPUS", "2")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from conformance import adapters, catalog, outcomes, pipeline, runner  # noqa: E402
+from conformance import adapters, catalog, outcomes, pipeline, registry, runner  # noqa: E402
 
-LAYER_AREAS = ["lifecycle", "shapes", "numerics", "gradients", "sequential", "devices"]
-FIT_AREAS = list(runner.FIT_AREAS)
+LAYER_AREAS = ["generic", "lifecycle", "shapes", "numerics", "gradients", "sequential"]
+FIT_AREAS = list(registry.FIT_AREAS)
 FRAMEWORK_PACKAGES = ("tensorflow", "keras", "tf_keras", "torch", "jax", "jaxlib", "reference")
 
 

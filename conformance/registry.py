@@ -39,6 +39,9 @@ AREAS = (
 # named here are the root causes; the cells resting on them are reported as blocked, once each.
 BUILDS = "GENERIC-EXPLICIT-BUILD"
 WEIGHT_LAYOUT = "LAYER-WEIGHT-LAYOUT"
+# Areas whose every example compiles and fits a fresh model (0.3-1 s, mostly graph tracing, against about
+# 10 ms for a layer call): their contracts draw a fraction of the profile's examples (Contract.fits).
+FIT_AREAS = ("compile", "training", "validation", "errors", "distribution")
 # Areas whose contracts hold for any Keras-style layer, built from its LayerSpec; every other area is
 # about Dense-like layers (constructed as Class(units, activation=...)) and the models made of them.
 GENERIC_AREAS = ("generic",)
@@ -105,6 +108,8 @@ class Contract:
             the cases the contract exists for, so a small profile samples the same space, not a blind one.
         rests_on: ids of the contracts this one presupposes; when one of them does not pass on the
             same device, this cell is reported as blocked by it instead of failing for the same cause.
+        fits: every example compiles and fits a model (seconds, against milliseconds for a layer
+            call), so it draws the fraction of the profile's examples that the fit areas draw.
     """
 
     id: str
@@ -118,6 +123,7 @@ class Contract:
     requires: Callable | None = field(default=None, repr=False, compare=False)
     examples: tuple = field(default=(), repr=False, compare=False)
     rests_on: tuple = ()
+    fits: bool = False
 
     @property
     def how_checked(self) -> str:
@@ -139,7 +145,7 @@ _REGISTRY: dict[str, Contract] = {}
 
 
 def contract(id=None, *, level=None, statement=None, rationale=None, given=None, per_device=False, requires=None,
-             examples=(), rests_on=None, variants=None):
+             examples=(), rests_on=None, fits=False, variants=None):
     """Decorator: register ``check`` as a contract and return it unchanged.
 
     The area is the name of the module under ``conformance/contracts/`` that defines ``check``. A family
@@ -148,7 +154,7 @@ def contract(id=None, *, level=None, statement=None, rationale=None, given=None,
     passed to ``check`` as a keyword argument and filled into its docstring (``{activation}``).
     """
     shared = dict(id=id, level=level, statement=statement, rationale=rationale, given=given, per_device=per_device,
-                  requires=requires, examples=examples, rests_on=rests_on)
+                  requires=requires, examples=examples, rests_on=rests_on, fits=fits)
     declarations = [({**shared, **{k: v for k, v in variant.items() if k in shared}},
                      {k: v for k, v in variant.items() if k not in shared}) for variant in variants or [{}]]
     for fields, _ in declarations:
@@ -189,7 +195,7 @@ def _bound(check, values):
     return bound
 
 
-def _register(check, id, level, statement, rationale, given, per_device, requires, examples, rests_on):
+def _register(check, id, level, statement, rationale, given, per_device, requires, examples, rests_on, fits):
     if id in _REGISTRY:
         raise ValueError(f"contract id {id!r} is registered twice")
     area = _area_of(check, id)
@@ -205,6 +211,7 @@ def _register(check, id, level, statement, rationale, given, per_device, require
         requires=requires,
         examples=tuple(dict(example) for example in examples),
         rests_on=tuple(p for p in (AREA_RESTS_ON[area] if rests_on is None else rests_on) if p != id),
+        fits=fits or area in FIT_AREAS,
     )
 
 

@@ -119,11 +119,10 @@ def new_seed() -> int:
     return random.SystemRandom().randrange(2**32)
 
 
-# Every example of these areas compiles and fits a fresh model (0.3-1 s, mostly graph tracing),
-# against about 10 ms for a layer call; they draw a third of the profile's examples so that a
-# profile costs about the same for every area. The cases each contract exists for are pinned with
-# explicit examples (``@contract(examples=...)``), which every profile runs on top of these draws.
-FIT_AREAS = ("compile", "training", "validation", "errors", "distribution")
+# A contract whose every example fits a model (Contract.fits: the fit areas, and any contract declared
+# with fits=True) draws a third of the profile's examples, so that a profile costs about the same for
+# every contract. The cases each contract exists for are pinned with explicit examples
+# (``@contract(examples=...)``), which every profile runs on top of these draws.
 FIT_EXAMPLE_FRACTION = 3
 
 # Hypothesis shrinks for up to 300 s; a fit-based failure re-runs fit per shrink step, so a few
@@ -137,7 +136,7 @@ def max_examples(contract, profile: str) -> int:
     """How many examples ``contract`` draws under ``profile``."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
-    if contract is not None and contract.area in FIT_AREAS:
+    if contract is not None and contract.fits:
         return max(2, PROFILES[profile] // FIT_EXAMPLE_FRACTION)
     return PROFILES[profile]
 

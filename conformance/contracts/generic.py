@@ -1177,6 +1177,7 @@ def _predicted(impl, model, x):
     "eagerly and in a full-batch step, then crashes on the last batch of a real epoch.",
     given={**DATA, "rows": PARTIAL_BATCH_ROWS, "targets_seed": st.integers(0, 2**16)},
     requires=_fits_in_batches,
+    fits=True,
 )
 def check_generic_compiled_unknown_batch(impl, data, rows, targets_seed):
     """For jit_compile False and True (only the default where compile takes no jit_compile): predict x (3 or 5
