@@ -177,7 +177,7 @@ class Progress:
 
     def _counts(self, results=None):
         tally = outcomes.counts(self.done if results is None else results)
-        return ", ".join(f"{n} {s.words}" for s, n in tally.items() if n) or "starting"
+        return ", ".join(f"{n} {outcomes.Status(s).words}" for s, n in tally.items() if n) or "starting"
 
     def _area_line(self):
         cells = [r for r in self.done if r.area == self.area]

@@ -145,8 +145,8 @@ def _is_json(value) -> bool:
 
 
 def counts(results) -> dict:
-    """Cells per status, every status present."""
-    tally = {status: 0 for status in STATUSES}
+    """Cells per status (keyed by the plain string, as reports print it), every status present."""
+    tally = {status.value: 0 for status in STATUSES}
     for result in results:
         tally[result.status] += 1
     return tally

@@ -217,7 +217,9 @@ def test_a_spec_with_alternative_ranks_passes_every_generic_contract_on_a_correc
     spec = LayerSpec("keras.layers:LayerNormalization", input_shape=((4,), (None, 4), (2, None, 4)))
     impl = adapters.load("keras", spec=spec)
     results = {c.id: run_cell(c, impl, "CPU:1" if c.per_device else "default", "quick", SEED) for c in GENERIC}
-    bad = {cid: f"{r.status}: {r.message}" for cid, r in results.items() if r.status != PASSED}
+    # the training-flag contracts do not apply: LayerNormalization's call takes no training argument
+    bad = {cid: f"{r.status}: {r.message}" for cid, r in results.items()
+           if r.status != PASSED and not (r.status == NOT_APPLICABLE and "takes no training argument" in r.message)}
     assert not bad, bad
 
 
