@@ -177,8 +177,8 @@ def add_to_argparse(parser, where="cli") -> None:
             keywords["type"] = _argparse_type(option)
         if option.choices:
             keywords.update(choices=option.choices, metavar=None)
-        if option.many:
-            keywords.update(nargs="+", action="extend")
+        if option.many:  # given again: the CLI takes the last selection, pytest (addopts plus the command line) all
+            keywords.update(nargs="+", action="extend" if where == "pytest" else "store")
         if option.repeatable and where == "pytest":
             keywords["action"] = "append"
         add(flag, **keywords)

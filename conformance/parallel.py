@@ -42,10 +42,13 @@ class Loaded:
     layer_name: str | None
     description: dict
     visible: tuple
+    dense_like: bool = True
+    spec: object = None  # the LayerSpec of a layer that is not Dense-like
 
     @classmethod
     def of(cls, impl) -> Loaded:
-        return cls(impl.name, impl.label, impl.layer_name, impl.describe(), tuple(impl.devices()))
+        return cls(impl.name, impl.label, impl.layer_name, impl.describe(), tuple(impl.devices()), impl.dense_like,
+                   None if impl.dense_like else impl.spec)
 
     def describe(self) -> dict:
         return dict(self.description)

@@ -651,12 +651,18 @@ def check_generic_compiled_equals_eager(impl, data):
     twin, x64 = _float64_twin(impl, layer, x)
     eager, compiled = _output(impl, layer, x), impl.compiled_call(layer, x)
     pairs = [(eager, _output64(impl, twin, x64)), (compiled, _output64(impl, twin, x64, compiled=True))]
+    _require_agrees("the compiled output", compiled, eager, pairs)
+
+
+def _require_agrees(what, output, eager, pairs):
+    """``output`` (``what``) has the eager output's shapes and is within the float32 allowance of ``pairs``
+    (see :func:`_float32_allowance`) of it."""
     allowance = _float32_allowance(pairs)
-    require(structures.shapes(compiled) == structures.shapes(eager),
-            f"compiled output shape {structures.shapes(compiled)}, eager {structures.shapes(eager)}")
-    gap = float(np.max(np.abs(structures.vector(compiled) - structures.vector(eager)), initial=0.0))
-    require(gap <= allowance, f"compiled output {compiled} and eager output {eager} differ by {gap:.3g}, more than "
-            f"the float32 allowance {allowance:.3g}")
+    require(structures.shapes(output) == structures.shapes(eager),
+            f"{what} has shapes {structures.shapes(output)}, the eager call {structures.shapes(eager)}")
+    gap = float(np.max(np.abs(structures.vector(output) - structures.vector(eager)), initial=0.0))
+    require(gap <= allowance, f"{what} is {output}, the eager call gives {eager}: they differ by {gap:.3g}, more "
+            f"than the float32 allowance {allowance:.3g}")
 
 
 # -- gradients and training --------------------------------------------------------------------------
@@ -999,7 +1005,7 @@ def check_generic_training_reproducible_under_seed(impl, data, seed):
         runs.append((_output(impl, layer, x, training=True), layer.get_weights()))
     (first, first_weights), (second, second_weights) = runs
     require(_same_arrays(first_weights, second_weights), "two fresh layers created after the same set_random_seed hold different weights")
-    require(first.shape == second.shape and np.array_equal(first, second, equal_nan=True),
+    require(structures.same(first, second, equal_nan=True),
             f"two training=True calls after the same set_random_seed({seed}) give {first} and {second}")
 
 
@@ -1035,7 +1041,7 @@ def check_generic_no_randomness_same_in_both_modes(impl, data):
     if not _same_arrays(layer.get_weights(), before):
         raise NotApplicable(f"a training call of {impl.spec.label} updates its weights (batch statistics): it computes "
                             "differently in training by design")
-    require(training.shape == inference.shape and np.array_equal(training, inference, equal_nan=True),
+    require(structures.same(training, inference, equal_nan=True),
             f"training=True gives {training}, training=False {inference}, though the layer declares no randomness")
 
 
@@ -1144,12 +1150,8 @@ def _predicted_like_eager(impl, model, twin_model, layer, twin, x, x64, jit_comp
                                  lambda: _predicted(impl, model, x))
     eager = _output(impl, layer, x)
     pairs = [(eager, _output64(impl, twin, x64)), (predicted, _predicted(impl, twin_model, x64))]
-    allowance = _float32_allowance(pairs)
-    require(structures.shapes(predicted) == structures.shapes(eager),
-            f"predict (jit_compile={jit_compile}) gives shapes {structures.shapes(predicted)}, the eager call {structures.shapes(eager)}")
-    gap = float(np.max(np.abs(structures.vector(predicted) - structures.vector(eager)), initial=0.0))
-    require(gap <= allowance, f"predict (jit_compile={jit_compile}, batches of {PARTIAL_BATCH_SIZE}, the last partial) gives "
-            f"{predicted}, the eager call {eager}: they differ by {gap:.3g}, more than the float32 allowance {allowance:.3g}")
+    _require_agrees(f"predict (jit_compile={jit_compile}, batches of {PARTIAL_BATCH_SIZE}, the last partial)", predicted,
+                    eager, pairs)
 
 
 def _unknown_batch_model(impl, layer, x):
