@@ -12,7 +12,7 @@ from hypothesis.extra import numpy as hnp
 from conformance.adapters.backend import Backend
 
 
-@pytest.mark.parametrize("name", ["tensorflow", "torch", "jax"])
+@pytest.mark.parametrize("name", ["tensorflow", "torch", "jax", "numpy", "openvino"])
 def test_each_backend_module_implements_the_protocol(name):
     if importlib.util.find_spec(name) is None:
         pytest.skip(f"{name} is not installed here")
@@ -74,3 +74,20 @@ def test_float64_probe_rejects_a_framework_whose_tanh_narrows_float64_to_float32
     narrowing = types.SimpleNamespace(**{**vars(impl.module.activations), "tanh": lambda x: tf.cast(tf.tanh(x), tf.float32)})
     impl.module = types.SimpleNamespace(**{**vars(impl.module), "activations": narrowing})
     assert not impl.float64_computes_in_float64()
+
+
+def test_an_unknown_keras_backend_is_a_usage_error_naming_it(tmp_path, monkeypatch, capsys):
+    # Driving a backend through another backend's adapter reported that adapter's errors as the implementation's.
+    from conformance.cli import main
+
+    (tmp_path / "mlxkeras.py").write_text(
+        "import types\n"
+        "layers = types.SimpleNamespace(Dense=object)\n"
+        "Sequential = object\n"
+        "backend = types.SimpleNamespace(backend=lambda: 'mlx')\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["run", "--impl", "mlxkeras", "--contracts", "lifecycle"]) == 4
+    error = capsys.readouterr().err
+    assert "Keras backend 'mlx'" in error and "numpy, openvino" in error

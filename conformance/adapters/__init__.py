@@ -16,7 +16,7 @@ __all__ = ["Implementation", "check_importable", "load", "prepare_environment", 
 
 BUILT_IN = {"reference": "reference", "keras": "keras", "tf_keras": "tf_keras"}
 NEEDS_TENSORFLOW = ("reference", "tf_keras")  # TensorFlow is an optional extra of the kit
-BACKENDS = ("tensorflow", "jax", "torch")
+BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")  # Keras 3's five, one adapter each
 
 
 def prepare_environment(logical_cpus=None) -> int:
@@ -108,13 +108,19 @@ def resolve(spec: str, what: str):
     return target
 
 
-def _backend_name(module) -> str:
+def _backend_name(impl, module) -> str:
+    """The adapter for ``module``: its Keras 3 backend, or ``tensorflow`` for a framework without a
+    ``backend.backend()`` (the reference, tf_keras). ValueError, naming it, for a Keras backend the kit
+    has no adapter for: driving it through another backend's adapter would report that adapter's
+    errors as the implementation's."""
     backend = getattr(module, "backend", None)
-    if module.__name__ != "tf_keras" and callable(getattr(backend, "backend", None)):
-        found = backend.backend()
-        if found in BACKENDS:
-            return found
-    return "tensorflow"
+    if module.__name__ == "tf_keras" or not callable(getattr(backend, "backend", None)):
+        return "tensorflow"
+    found = backend.backend()
+    if found not in BACKENDS:
+        raise ValueError(f"impl={impl!r} runs on the Keras backend {found!r}, which the kit has no adapter for; "
+                         f"it has adapters for {', '.join(BACKENDS)} (set KERAS_BACKEND to one of them)")
+    return found
 
 
 def load(impl: str = "reference", layer: str | None = None, spec=None, logical_cpus=None) -> Implementation:
@@ -130,7 +136,7 @@ def load(impl: str = "reference", layer: str | None = None, spec=None, logical_c
     missing = [a for a in ("layers", "Sequential") if not hasattr(module, a)]
     if missing:
         raise ValueError(f"impl={impl!r} is not Keras-like: it lacks {', '.join(missing)}")
-    backend = importlib.import_module(f"conformance.adapters.{_backend_name(module)}")
+    backend = importlib.import_module(f"conformance.adapters.{_backend_name(impl, module)}")
     if hasattr(backend, "configure"):
         with quiet_native_start():
             backend.configure(logical_cpus)

@@ -29,6 +29,10 @@ from conformance.structures import CallArgs
 # traced for sample weights of two ranks fails on the next evaluate (losses.weights_for, unknown rank).
 REUSES_MODELS = {("keras", "tensorflow")}
 
+# What an implementation may lack, each probed by a tiny call the first time a contract needs it
+# (Implementation.capabilities): Keras 3 on NumPy and on OpenVINO runs layers but does not train.
+CAPABILITIES = ("training", "gradients", "compilation", "devices", "float64")
+
 
 def class_name(layer_class) -> str:
     """A readable name for a layer class or any other callable (a functools.partial has no __name__)."""
@@ -61,8 +65,7 @@ class Implementation:
         self.dense_like = spec is None
         own_layer = layer_class is None
         if layer_class is None:
-            layers = module.layers
-            layer_class = getattr(layers, "Dense", None) or getattr(layers, "SimpleDense", None)
+            layer_class = self._own_dense()
             if layer_class is None:
                 raise ValueError(f"implementation {name!r}: module.layers has neither Dense nor SimpleDense")
             layer_name = f"{module.__name__}.layers.{layer_class.__name__}"
@@ -70,6 +73,7 @@ class Implementation:
         self.layer_name = layer_name or f"{getattr(layer_class, '__module__', '?')}:{class_name(layer_class)}"
         self.spec = spec if spec is not None else LayerSpec(layer_class, kwargs={"units": 3}, name=class_name(layer_class))
         self._float64 = None
+        self._lacking = {}  # capability -> why the implementation lacks it (None: it has it), once probed
         self._device_stack = []
         self._distribution_stack = []
         self.models = ModelPool()
@@ -234,14 +238,8 @@ class Implementation:
         return self._float64
 
     def float64_computes_in_float64(self) -> bool:
-        """Whether a float64 layer really computes in float64: 1.1 * 1.0 must come out as the
-        float64 1.1, not the float32 1.1 widened (Keras 3's torch matmul does the latter), and the
-        framework's elementwise ops must keep float64 (see :meth:`float64_tanh_stays_float64`)."""
-        layer = self.dense(1, dtype="float64")
-        layer.build((1, 1))
-        layer.set_weights([np.array([[1.1]]), np.array([0.0])])
-        _, output = self.call(layer, np.array([[1.0]]))
-        return output.dtype == np.float64 and float(output[0, 0]) == 1.1 and self.float64_tanh_stays_float64()
+        """Whether a float64 layer of the framework really computes in float64 (see :meth:`_probe_float64`)."""
+        return self._probe_float64() is None
 
     def float64_tanh_stays_float64(self) -> bool:
         """Whether ``activations.tanh`` of a float64 tensor is float64: Keras 3 on JAX computes it (and
@@ -267,7 +265,9 @@ class Implementation:
         return getattr(self.module.layers, class_name)(*args, **kwargs)
 
     def optimizer(self, class_name, **kwargs):
-        """A fresh ``optimizers.<class_name>(**kwargs)``: ``SGD``, ``RMSprop``, ``Adam``..."""
+        """A fresh ``optimizers.<class_name>(**kwargs)``: ``SGD``, ``RMSprop``, ``Adam``...; NotApplicable
+        where the implementation does not train (an optimizer object is only ever made to train)."""
+        self.require("training")
         return getattr(self.module.optimizers, class_name)(**kwargs)
 
     def loss(self, class_name, **kwargs):
@@ -343,12 +343,14 @@ class Implementation:
         :class:`~conformance.structures.CallArgs` ``x``, ``grad_x`` is the ``(args, kwargs)`` pair of its
         gradients, ``None`` for a non-float array; ``cotangent`` has the structure of the outputs.
         """
+        self.require("gradients")
         bound, inputs = self._bound(model, x)
         return self.backend.vjp(bound, inputs, cotangent)
 
     def compiled_call(self, layer, x) -> np.ndarray:
         """``layer(x)`` inside the framework's compiled function (``tf.function``, ``jax.jit``), as numpy;
-        the backend raises NotApplicable, with its reason, where it compiles nothing."""
+        NotApplicable, with the reason, where it compiles nothing."""
+        self.require("compilation")
         return self.backend.compiled_call(*self._bound(layer, x))
 
     def save_and_load(self, model):
@@ -378,6 +380,100 @@ class Implementation:
             yield
         finally:
             mixed_precision.set_global_policy(previous)
+
+    # -- capabilities -----------------------------------------------------------------------
+    @property
+    def capabilities(self) -> dict:
+        """Every capability of :data:`CAPABILITIES` mapped to why the implementation lacks it, ``None`` where
+        it has it (each probed now unless a contract needed it already)."""
+        return {capability: self.lacks(capability) for capability in CAPABILITIES}
+
+    def lacks(self, capability) -> str | None:
+        """Why the implementation lacks ``capability`` (``None`` when it has it), probed by a tiny call the
+        first time it is asked: a framework that declares a feature unsupported lacks it; one whose probe
+        fails any other way has it, and the contracts that use it report the failure."""
+        if capability not in self._lacking:
+            self._lacking[capability] = getattr(self, f"_probe_{capability}")()
+        return self._lacking[capability]
+
+    def require(self, capability) -> None:
+        """Raise NotApplicable, with the reason, where the implementation lacks ``capability``: called at the
+        one place each is used (:meth:`optimizer`, :meth:`vjp`, :meth:`compiled_call`)."""
+        reason = self.lacks(capability)
+        if reason:
+            raise NotApplicable(reason)
+
+    def _own_dense(self):
+        """The framework's own Dense-like class (``layers.Dense`` or ``layers.SimpleDense``), ``None`` without one:
+        what the probes build, so that they ask about the framework, not about the layer under test."""
+        layers = self.module.layers
+        return getattr(layers, "Dense", None) or getattr(layers, "SimpleDense", None)
+
+    def _probe_training(self):
+        """A one-unit Sequential fit for one epoch on two rows: lacking where fit raises NotImplementedError
+        (Keras 3's NumPy and OpenVINO backends) or the Sequential has no compile/fit."""
+        if not all(hasattr(self.module.Sequential, method) for method in ("compile", "fit")):
+            return f"{self.name}.Sequential has no compile/fit: it does not train"
+        rows = np.ones((2, 1), np.float32)
+        try:
+            model = self.module.Sequential([self._own_dense()(1)])
+            model.compile(optimizer="sgd", loss="mse")
+            model.fit(rows, rows, epochs=1, verbose=0)
+        except NotImplementedError as error:
+            return f"the {self.backend.name} backend does not train (model.fit raised NotImplementedError: {error})"
+        except Exception:
+            return None
+        return None
+
+    def _probe_gradients(self):
+        """The backend's gradient of a built one-unit layer: lacking where the backend has no differentiation."""
+        return self._declined(lambda layer, x: self.backend.vjp(layer, x, np.ones((1, 1), np.float32)))
+
+    def _probe_compilation(self):
+        """A built one-unit layer called in the backend's compiled function: lacking where it has none."""
+        return self._declined(self.backend.compiled_call)
+
+    def _declined(self, operation):
+        """The reason the backend gives (NotApplicable) for not running ``operation(layer, x)`` on a built
+        one-unit layer, ``None`` when it runs it or fails another way."""
+        x = np.ones((1, 1), np.float32)
+        try:
+            layer = self._own_dense()(1)
+            layer(self.backend.tensor(x))
+            operation(layer, x)
+        except NotApplicable as reason:
+            return str(reason)
+        except Exception:
+            return None
+        return None
+
+    def _probe_devices(self):
+        """The backend's visible devices: lacking where there is one only. Not required anywhere of its own:
+        the runner skips a device the backend does not see, and a distribution needs two CPUs or two GPUs
+        (:func:`~conformance.adapters.backend.data_parallel_devices`), which is more than two devices."""
+        found = self.backend.devices()
+        if len(found) >= 2:
+            return None
+        return f"the {self.backend.name} backend sees one device only ({', '.join(found) or 'none'})"
+
+    def _probe_float64(self):
+        """A float64 ``Dense(1)`` of the framework must give 1.1 * 1.0 as the float64 1.1, not the float32 1.1
+        widened (Keras 3's torch matmul does the latter), and ``activations.tanh`` must keep float64 (see
+        :meth:`float64_tanh_stays_float64`). Not cached: the tests swap a module's parts between two asks."""
+        try:
+            layer = self._own_dense()(1, dtype="float64")
+            layer.build((1, 1))
+            layer.set_weights([np.array([[1.1]]), np.array([0.0])])
+            _, output = self.call(layer, np.array([[1.0]]))
+        except Exception as error:
+            return f"a float64 Dense(1) of {self.name} cannot be built and called: {type(error).__name__}: {error}"
+        if output.dtype != np.float64:
+            return f"a float64 layer of {self.name} returns {output.dtype} outputs"
+        if float(output[0, 0]) != 1.1:
+            return f"a float64 layer of {self.name} computes at float32 precision (a float64 Dense gives 1.1 * 1.0 != 1.1)"
+        if not self.float64_tanh_stays_float64():
+            return f"{self.name} computes parts of float64 layers in float32 (tanh of float64 returns float32)"
+        return None
 
     # -- devices ----------------------------------------------------------------------------
     def devices(self) -> list[str]:

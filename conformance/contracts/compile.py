@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance import strategies
-from conformance.fixtures.training import OPTIMIZER_CLASSES, fit, linear_model
+from conformance.fixtures.training import OPTIMIZER_CLASSES, fit, linear_model, requires_training
 from conformance.fixtures import require
 from conformance.registry import MUST, contract
 from conformance.strategies import fixed_regression_case
@@ -30,6 +30,7 @@ _OPTIMIZER_AND_LOSS = {
     statement="compile accepts the optimizer, the loss and the metrics as their string names, and fit then trains.",
     rationale="compile(optimizer='rmsprop', loss='mse', metrics=['mae']) is the book's first model; a framework "
     "that needs objects breaks every tutorial.",
+    requires=requires_training,
     given=_OPTIMIZER_AND_LOSS,
     examples=(dict(case=fixed_regression_case(rows=5, batch_size=2), optimizer="rmsprop", loss="mse"),),
 )
@@ -73,6 +74,7 @@ def check_accepts_objects(impl, case, optimizer, loss):
     "'accuracy' stays 'accuracy').",
     rationale="Plotting code reads history['accuracy'] or history['mae'] by the name it passed; a renamed key is a "
     "KeyError at the end of a long training run.",
+    requires=requires_training,
     given={"case": strategies.regression_cases(), "names": st.lists(st.sampled_from(METRIC_NAMES), min_size=1, max_size=2, unique=True)},
     # 'accuracy' is the name frameworks are tempted to rename (to 'acc' or to the resolved metric).
     examples=(dict(case=fixed_regression_case(rows=5, batch_size=2), names=["accuracy", "mae"]),),
@@ -92,6 +94,7 @@ def check_history_keys_are_names(impl, case, names):
     statement="compile creates no weights; the first fit builds the model for the feature size of x.",
     rationale="The book declares and compiles a model before it has seen data; compile must not need (or guess) "
     "the input shape, and fit must infer it.",
+    requires=requires_training,
     given={"case": strategies.regression_cases()},
     examples=(dict(case=fixed_regression_case(rows=5, batch_size=2, inner=(3,))),),
 )

@@ -12,7 +12,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance import strategies
-from conformance.fixtures.training import compiled_linear, fit, linear_model
+from conformance.fixtures.training import compiled_linear, fit, linear_model, requires_training
 from conformance.fixtures import require
 from conformance.registry import MUST, SHOULD, contract
 from conformance.strategies import fixed_regression_case, fixed_split_case
@@ -48,7 +48,7 @@ _cases = {"case": st.builds(_tiny_case)}
 
 @contract("ERR-FIT-BEFORE-COMPILE", level=MUST, statement="fit on a model that was never compiled raises.",
           rationale="Without a loss and an optimizer there is nothing to train; silently doing nothing hides the missing compile.",
-          given=_cases)
+          given=_cases, requires=requires_training)
 def check_fit_before_compile(impl, case):
     """fit on a built, uncompiled Sequential."""
     model = linear_model(impl, case)
@@ -85,7 +85,8 @@ def check_unknown_optimizer(impl, case, name):
 
 
 @contract("ERR-UNKNOWN-LOSS", level=MUST, statement="An unknown loss name raises, at compile or at the latest at the first fit.",
-          rationale="A typo must not train on a default loss.", given={"case": st.builds(_tiny_case), "name": _UNKNOWN_NAME})
+          rationale="A typo must not train on a default loss.", given={"case": st.builds(_tiny_case), "name": _UNKNOWN_NAME},
+          requires=requires_training)
 def check_unknown_loss(impl, case, name):
     """compile(loss=unknown name) then fit (tf_keras only notices at fit)."""
     model = linear_model(impl, case)
@@ -98,7 +99,8 @@ def check_unknown_loss(impl, case, name):
 
 
 @contract("ERR-UNKNOWN-METRIC", level=MUST, statement="An unknown metric name raises, at compile or at the latest at the first fit.",
-          rationale="A typo must not drop the metric the user asked for.", given={"case": st.builds(_tiny_case), "name": _UNKNOWN_NAME})
+          rationale="A typo must not drop the metric the user asked for.", given={"case": st.builds(_tiny_case), "name": _UNKNOWN_NAME},
+          requires=requires_training)
 def check_unknown_metric(impl, case, name):
     """compile(metrics=[unknown name]) then fit."""
     model = linear_model(impl, case)
