@@ -14,7 +14,7 @@ import copy as copy_module
 import inspect
 
 import numpy as np
-from hypothesis import strategies as st
+from hypothesis import assume, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from conformance import specs, strategies, structures
@@ -654,14 +654,14 @@ def check_generic_compiled_equals_eager(impl, data):
     _require_agrees("the compiled output", compiled, eager, pairs)
 
 
-def _require_agrees(what, output, eager, pairs):
-    """``output`` (``what``) has the eager output's shapes and is within the float32 allowance of ``pairs``
-    (see :func:`_float32_allowance`) of it."""
+def _require_agrees(what, output, eager, pairs, reference="the eager call"):
+    """``output`` (``what``) has the shapes of ``eager`` (what ``reference`` gives) and is within the float32
+    allowance of ``pairs`` (see :func:`_float32_allowance`) of it."""
     allowance = _float32_allowance(pairs)
     require(structures.shapes(output) == structures.shapes(eager),
-            f"{what} has shapes {structures.shapes(output)}, the eager call {structures.shapes(eager)}")
+            f"{what} has shapes {structures.shapes(output)}, {reference} {structures.shapes(eager)}")
     gap = float(np.max(np.abs(structures.vector(output) - structures.vector(eager)), initial=0.0))
-    require(gap <= allowance, f"{what} is {output}, the eager call gives {eager}: they differ by {gap:.3g}, more "
+    require(gap <= allowance, f"{what} is {output}, {reference} gives {eager}: they differ by {gap:.3g}, more "
             f"than the float32 allowance {allowance:.3g}")
 
 
@@ -1204,3 +1204,297 @@ def check_generic_compiled_unknown_batch(impl, data, rows, targets_seed):
                                              shuffle=False, verbose=0))
         twin.set_weights([_as_float64(w) for w in layer.get_weights()])
         _predicted_like_eager(impl, model, twin_model, layer, twin, x, x64, jit_compile)  # the traced predict, new weights
+
+
+# -- masks -------------------------------------------------------------------------------------------
+
+
+def _first_argument(x):
+    """The first argument of a call: what Keras computes an output mask from (``compute_mask(inputs, mask)``), what
+    a drawn mask covers and what an RNN reads as its sequences. ``x`` itself for one array, else the first
+    positional argument or the first keyword input."""
+    if not isinstance(x, structures.CallArgs):
+        return x
+    return x.args[0] if x.args else next(value for key, value in x.kwargs.items() if key != "mask")
+
+
+def _with_first_argument(x, value, **kwargs):
+    """``x`` with its first argument replaced by ``value`` and ``kwargs`` added to (or replacing) its keyword
+    arrays (``mask``, ``initial_state``); a CallArgs even for one array when ``kwargs`` are given."""
+    if not isinstance(x, structures.CallArgs):
+        return structures.CallArgs((value,), kwargs) if kwargs else value
+    if x.args:
+        return structures.CallArgs((value,) + tuple(x.args[1:]), {**x.kwargs, **kwargs})
+    first = next(key for key in x.kwargs if key != "mask")
+    return structures.CallArgs((), {**x.kwargs, first: value, **kwargs})
+
+
+def _drawn_mask(x):
+    """The mask the kit drew for ``x`` (shaped as its first argument, a boolean (batch, steps) array per
+    input), or ``None``."""
+    return x.kwargs.get("mask") if isinstance(x, structures.CallArgs) else None
+
+
+def _attached_masks(impl, output) -> list:
+    """The mask attached to each output tensor, in flatten order: ``_keras_mask``, which Keras sets after the call and
+    the next layer reads as its mask; numpy booleans, ``None`` where there is none."""
+    masks = [getattr(leaf, "_keras_mask", None) for leaf in structures.flatten(output)]
+    return [None if mask is None else impl.numpy(mask).astype(bool) for mask in masks]
+
+
+def _fits(mask, leaf) -> bool:
+    """Whether ``mask`` covers ``leaf``'s leading axes (batch, steps...), as a mask of that output must."""
+    return np.shape(mask) == np.shape(leaf)[:np.ndim(mask)]
+
+
+def _at_kept_positions(output, masks) -> list:
+    """Each leaf of ``output`` at the positions its mask keeps: all of it where it carries no mask (nothing
+    downstream then skips any position) or one that does not fit it."""
+    return [np.asarray(leaf)[mask] if mask is not None and _fits(mask, leaf) else np.ravel(leaf)
+            for leaf, mask in zip(structures.flatten(output), masks)]
+
+
+def _require_same_within_rounding(impl, layer, x, compare, what, reference):
+    """``compare(layer, widen)`` gives ``(output, expected)``, numpy, from calls of ``layer`` on inputs passed through
+    ``widen``; they must be bit-identical or, failing that, of the same shapes and within the float32 allowance of
+    the float64 twin making the same calls (:func:`_float32_allowance`): NotApplicable, only then, when the layer
+    cannot compute in float64."""
+    output, expected = compare(layer, lambda values: values)
+    if structures.same(output, expected, equal_nan=True):
+        return
+    require(structures.shapes(output) == structures.shapes(expected),
+            f"{what} has shapes {structures.shapes(output)}, {reference} {structures.shapes(expected)}")
+    try:
+        twin, _ = _float64_twin(impl, layer, x)
+    except NotApplicable as reason:
+        gap = float(np.max(np.abs(structures.vector(output) - structures.vector(expected)), initial=0.0))
+        raise NotApplicable(f"{what} differs from what {reference} gives by {gap:.3g}, and without a float64 twin "
+                            f"rounding cannot be told from a bug: {reason}") from None
+    output64, expected64 = compare(twin, _as_float64)
+    narrow = [leaf.dtype for leaf in structures.flatten((output64, expected64)) if leaf.dtype != np.float64]
+    if narrow:
+        raise NotApplicable(f"{impl.spec.label}(dtype='float64') returns {narrow[0]} outputs, not float64")
+    _require_agrees(what, output, expected, [(output, output64), (expected, expected64)], reference)
+
+
+def _no_mask_drawn(impl):
+    """Why the kit draws no mask for the layer (``None`` when it does)."""
+    if impl.draws_mask:
+        return None
+    if not impl.dense_like and impl.spec.inputs is None:
+        return f"the kit draws no mask for {impl.spec.label}: masks are drawn for specs with `inputs` only"
+    if not impl.spec.masks:
+        return f"the kit draws no mask for {impl.spec.label}: its spec sets masks = false"
+    return f"the kit draws no mask for {impl.spec.label}: its call takes no mask argument"
+
+
+def _takes_or_makes_masks(impl, device):
+    """A ``requires``: n/a for a layer the kit draws no mask for that keeps the framework's own compute_mask, so makes
+    no mask of its own inputs."""
+    reason = _no_mask_drawn(impl)
+    if reason is None:
+        return None
+    base = getattr(getattr(impl.module.layers, "Layer", None), "compute_mask", None)
+    own = getattr(type(impl.new_layer()), "compute_mask", None)
+    if own is None or own is base:
+        return f"{reason}, and it keeps the framework's compute_mask: no mask to compare"
+    return None
+
+
+@contract(
+    "GENERIC-MASK-PROPAGATED-AS-COMPUTED",
+    level=MUST,
+    statement="The mask attached to each output of a call (the one the next layer receives) is the one "
+    "compute_mask(inputs, mask) gives for the same inputs and mask (none where it gives None, or where the layer "
+    "does not support masking), and each attached mask fits its output: its shape is the output's leading "
+    "(batch, steps) axes.",
+    rationale="Functional models and saved models take a layer's output mask from compute_mask, eager calls from "
+    "the mask attached to the output; a layer whose call attaches another mask (a sublayer's, left on its output) "
+    "or keeps the input's mask after changing the number of steps masks the wrong steps downstream, in one of "
+    "the two paths or both, and an RNN or attention layer after it silently reads padding.",
+    given=DATA,
+    requires=_takes_or_makes_masks,
+)
+def check_generic_mask_propagated_as_computed(impl, data):
+    """Build on x (with its drawn mask, where the kit draws one), call the layer, read the mask attached to every
+    output (_keras_mask) and compare it bit for bit with layer.compute_mask(first argument, drawn mask or None),
+    None when supports_masking is False, paired with the outputs in flatten order as Keras pairs them (a single
+    mask goes to the first output); every
+    attached mask must have the shape of its output's leading axes. NotApplicable when no mask is drawn and the
+    layer neither computes nor attaches one (Embedding without mask_zero)."""
+    x = _draw_input(impl, data)
+    layer = _built(impl, x)
+    output = impl.apply(layer, x)
+    attached = _attached_masks(impl, output)
+    mask = _drawn_mask(x)
+    computed = [None]
+    if getattr(layer, "supports_masking", True):  # Keras never asks a layer that does not support masking
+        computed = layer.compute_mask(impl.tensor(_first_argument(x)), None if mask is None else impl.tensor(mask))
+        computed = [None if m is None else impl.numpy(m).astype(bool) for m in structures.flatten(computed)]
+    computed = (computed + [None] * len(attached))[:len(attached)]
+    if mask is None and all(m is None for m in attached + computed):
+        raise NotApplicable(f"{impl.spec.label} is given no mask (the kit draws none for it) and neither computes nor "
+                            "attaches one for its inputs")
+    outputs = structures.flatten(output)
+    names = structures.paths(output)
+    for name, leaf, got, expected in zip(names, outputs, attached, computed):
+        require((got is None) == (expected is None), f"{name}: the call attaches "
+                f"{'no mask' if got is None else f'the mask {got.tolist()}'}, compute_mask gives "
+                f"{'None' if expected is None else expected.tolist()}")
+        if got is not None:
+            require(np.array_equal(got, expected), f"{name}: the call attaches the mask {got.tolist()}, compute_mask "
+                    f"gives {expected.tolist()}")
+            require(_fits(got, leaf), f"{name}: the mask attached to it has shape {got.shape}, which does not fit the "
+                    f"output of shape {tuple(np.shape(leaf))} (expected its leading axes)")
+
+
+def _draws_masks(impl, device):
+    """A ``requires``: n/a for a layer the kit draws no mask for."""
+    return _no_mask_drawn(impl)
+
+
+def _redrawn_where_masked(impl, data, first, mask):
+    """``first`` (the masked argument) with new values at every masked-out step, drawn in its spec's dtype and range."""
+    declared = structures.flatten(_first_argument(specs.as_call(impl.spec.inputs)))
+    leaves = iter(zip(structures.flatten(mask), declared, range(len(declared))))
+
+    def redraw(array):
+        kept, leaf, index = next(leaves)
+        fresh = specs.Leaf(array.shape[1:], leaf.dtype, leaf.range).array(data.draw, len(array), f"input {index} at masked-out steps")
+        return np.where(kept.reshape(kept.shape + (1,) * (array.ndim - kept.ndim)), array, fresh)
+
+    return structures.map_leaves(redraw, first)
+
+
+@contract(
+    "GENERIC-MASKED-POSITIONS-IGNORED",
+    level=MUST,
+    statement="Changing the input values at masked-out steps changes no output at a kept position (an output that "
+    "carries a mask is compared where that mask keeps it, any other output everywhere), within float32 rounding, "
+    "and leaves the masks attached to the outputs as they were.",
+    rationale="A mask marks padding; a layer that lets padded values into kept outputs (a mean over time that "
+    "ignores the mask, a mask applied to its outputs instead of its inputs) computes something else for a "
+    "sequence depending on how much padding its batch needed, so predictions change with the batching and fit "
+    "learns from padding, without any error.",
+    given=DATA,
+    requires=_draws_masks,
+)
+def check_generic_masked_positions_ignored(impl, data):
+    """Draw x with its mask, then x' equal to x but with new values (from the spec's dtype and range) at every
+    masked-out step of the masked argument; call the built layer on both, compare the attached masks (bit for
+    bit) and every output at the positions its attached mask keeps (all of an output without one): bit for bit,
+    or else within twice the largest float32 error of either call against the float64 twin (weights widened
+    exactly) plus one float32 ulp. NotApplicable when the drawn input has no time axis (no mask drawn), or when
+    the outputs differ and the layer cannot compute in float64."""
+    x = _draw_input(impl, data)
+    mask = _drawn_mask(x)
+    if mask is None:
+        raise NotApplicable(f"the kit draws a mask for {impl.spec.label} only when every input of its first argument "
+                            "has a time axis (rank 3 or more)")
+    moved = _with_first_argument(x, _redrawn_where_masked(impl, data, _first_argument(x), mask))
+    layer = _built(impl, x)
+
+    def compare(target, widen):
+        original, changed = impl.apply(target, widen(x)), impl.apply(target, widen(moved))
+        masks, changed_masks = _attached_masks(impl, original), _attached_masks(impl, changed)
+        for name, before, after in zip(structures.paths(original), masks, changed_masks):
+            require((before is None and after is None) or (before is not None and after is not None and np.array_equal(before, after)),
+                    f"{name}: changing the input at masked-out steps changed the mask attached to it from "
+                    f"{None if before is None else before.tolist()} to {None if after is None else after.tolist()}")
+        return _at_kept_positions(impl.numpy(changed), masks), _at_kept_positions(impl.numpy(original), masks)
+
+    _require_same_within_rounding(impl, layer, x, compare, "the output at kept positions after new values at masked-out "
+                                  "steps", "the drawn input")
+
+
+# -- recurrent state ---------------------------------------------------------------------------------
+
+
+def _first_argument_leaves(spec) -> list:
+    """The declared input leaves of the spec's first argument (one :class:`~conformance.specs.Leaf` per array)."""
+    if spec.inputs is None:
+        return [specs.Leaf(shape) for shape in spec.input_shapes]
+    return structures.flatten(_first_argument(specs.as_call(spec.inputs)))
+
+
+def _returns_state(impl, device):
+    """A ``requires``: n/a for a layer that returns no state (``return_state`` is not True), whose call takes no
+    ``initial_state``, or whose sequences have one step only (nothing to split)."""
+    layer = impl.new_layer()
+    if getattr(layer, "return_state", None) is not True:
+        return f"{impl.spec.label} returns no state (its return_state is not True)"
+    try:
+        takes = "initial_state" in inspect.signature(layer.call).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if not takes:
+        return f"{impl.spec.label}.call takes no initial_state argument"
+    if all(len(leaf.shape) < 2 or leaf.shape[0] == 1 for leaf in _first_argument_leaves(impl.spec)):
+        return f"the layer spec of {impl.spec.label} gives sequences of one step (or none): they cannot be split in two"
+    return None
+
+
+def _steps(x, start, stop):
+    """``x`` with its sequences (every array of its first argument) and its drawn mask cut to steps ``start:stop``."""
+    cut = structures.map_leaves(lambda leaf: leaf[:, start:stop], _first_argument(x))
+    mask = _drawn_mask(x)
+    if mask is None:
+        return _with_first_argument(x, cut)
+    return _with_first_argument(x, cut, mask=structures.map_leaves(lambda leaf: leaf[:, start:stop], mask))
+
+
+def _continued(head, tail, whole):
+    """The outputs of two runs, the second started from the first's states, as one run's: the first output's
+    steps joined when it is a sequence (as long as the head's half, the whole's longer), else the tail's; the
+    tail's states."""
+    head_output, tail_outputs = structures.flatten(head)[0], structures.flatten(tail)
+    whole_output = structures.flatten(whole)[0]
+    is_sequence = np.ndim(head_output) >= 3 and np.shape(whole_output)[1] != np.shape(head_output)[1]
+    output = np.concatenate([head_output, tail_outputs[0]], axis=1) if is_sequence else tail_outputs[0]
+    return [output] + tail_outputs[1:], is_sequence
+
+
+@contract(
+    "GENERIC-RNN-STATE-CONTINUES",
+    level=MUST,
+    statement="For a layer that returns its final state, running a sequence in two halves, the second started from "
+    "the states the first returned (initial_state), gives the states and outputs of running it whole, within "
+    "float32 rounding (with a mask: the outputs at kept steps, the last output where the second half keeps a step).",
+    rationale="Returned states are how long sequences are processed in chunks (truncated backpropagation, streaming "
+    "inference) and how encoders hand their state to decoders; a layer that ignores initial_state or returns the "
+    "state of the wrong step gives a different answer for every chunk after the first, without any error.",
+    given=DATA,
+    requires=_returns_state,
+)
+def check_generic_rnn_state_continues(impl, data):
+    """Draw x with T >= 2 steps and a split 1 <= k < T; call the built layer on x whole, on its first k steps, and on
+    the rest with initial_state set to the states the first part returned (every output after the first); join
+    the two parts' first outputs along the steps when it is a sequence (else take the second's) and compare it and
+    the second part's states with the whole run's: bit for bit, or else within twice the largest float32 error of
+    either way against the float64 twin run the same ways plus one float32 ulp. With a drawn mask the first output
+    is compared at kept steps only (Keras carries the last output, or zeros, over masked steps, and a second part
+    starts that from zeros), and, when it is not a sequence, only for rows whose second part keeps a step."""
+    x = _draw_input(impl, data)
+    steps = np.shape(structures.flatten(_first_argument(x))[0])[1]
+    assume(steps >= 2)  # a variable number of steps drawn as 1 cannot be split
+    split = data.draw(st.integers(1, steps - 1), label="split")
+    layer = _built(impl, x)
+    mask = _drawn_mask(x)
+    mask = None if mask is None else structures.flatten(mask)[0]  # Keras's RNN masks its steps with the first
+
+    def compare(target, widen):
+        whole = impl.numpy(impl.apply(target, widen(x)))
+        head = impl.numpy(impl.apply(target, widen(_steps(x, 0, split))))
+        states = structures.flatten(head)[1:]
+        require(states, f"{impl.spec.label} returns no state besides its output, though its return_state is True")
+        rest = _steps(x, split, steps)
+        tail = impl.numpy(impl.apply(target, widen(_with_first_argument(rest, _first_argument(rest), initial_state=states))))
+        continued, is_sequence = _continued(head, tail, whole)
+        whole = structures.flatten(whole)
+        if mask is not None:  # only kept steps are defined: masked steps carry the last output over, or zeros
+            kept = mask if is_sequence else mask[:, split:].any(axis=1)
+            continued[0], whole[0] = continued[0][kept], whole[0][kept]
+        return continued, whole
+
+    _require_same_within_rounding(impl, layer, x, compare, f"the run of steps 0:{split} then {split}:{steps} (started from "
+                                  "the returned states)", "the whole sequence")

@@ -878,11 +878,187 @@ class GLUGatePenaltyAccumulates(CorrectGLU):
         return super().losses + list(self.penalties)
 
 
+
+# --- masks and recurrent state -------------------------------------------------------------------------
+
+
+class CorrectMaskedMeanPooling(keras.layers.Layer):
+    """Mean over the kept steps: (batch, steps, features) + mask (batch, steps) -> (batch, features); the steps are
+    gone, so it passes no mask on."""
+
+    def call(self, inputs, mask=None):
+        kept = ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        return ops.sum(inputs * kept, axis=1) / ops.maximum(ops.sum(kept, axis=1), 1)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+
+class CorrectMaskedCumulativeSum(keras.layers.Layer):
+    """Running sum of the kept steps: (batch, steps, features) -> the same shape, the mask passed on."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is not None:
+            inputs = inputs * ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        return ops.cumsum(inputs, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class CorrectMinimalRNN(keras.layers.Layer):
+    """Elman RNN h_t = tanh(x_t W + h_(t-1) U + b) over (batch, steps, features), from h_0 = initial_state[0] (zeros by
+    default): the last h (batch, units), and with return_state [last h, its state h]."""
+
+    def __init__(self, units, return_state=False, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.return_state = return_state
+
+    def build(self, input_shape):
+        self.kernel = self.add_weight(name="kernel", shape=(input_shape[-1], self.units))
+        self.recurrent_kernel = self.add_weight(name="recurrent_kernel", shape=(self.units, self.units), initializer="orthogonal")
+        self.bias = self.add_weight(name="bias", shape=(self.units,), initializer="zeros")
+
+    def step(self, inputs, state):
+        return ops.tanh(ops.matmul(inputs, self.kernel) + ops.matmul(state, self.recurrent_kernel) + self.bias)
+
+    def first_state(self, sequences, initial_state):
+        if initial_state is not None:
+            return initial_state[0]
+        return ops.zeros((ops.shape(sequences)[0], self.units), dtype=sequences.dtype)
+
+    def call(self, sequences, initial_state=None):
+        state = self.first_state(sequences, initial_state)
+        for step in range(sequences.shape[1]):
+            state = self.step(sequences[:, step], state)
+        return [state, state] if self.return_state else state
+
+    def compute_output_shape(self, input_shape):
+        shape = (input_shape[0], self.units)
+        return [shape, shape] if self.return_state else shape
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "return_state": self.return_state}
+
+
+class TokenEmbeddingInnerMask(keras.layers.Layer):
+    """Declares its padding id in compute_mask (ids != pad_id) but returns its inner Embedding(mask_zero=True)'s
+    output as it is: that output already carries the inner mask (id 0 is padding), which Keras keeps instead of
+    asking compute_mask, so the next layer skips id 0 and reads the pad_id steps."""
+
+    targets = "GENERIC-MASK-PROPAGATED-AS-COMPUTED"
+    symptom = "the call attaches the mask"
+
+    def __init__(self, input_dim, output_dim, pad_id=0, **kwargs):
+        super().__init__(**kwargs)
+        self.input_dim, self.output_dim, self.pad_id = input_dim, output_dim, pad_id
+        self.embedding = keras.layers.Embedding(input_dim, output_dim, mask_zero=True, dtype=self.dtype_policy)
+
+    def build(self, input_shape):
+        self.embedding.build(input_shape)
+
+    def call(self, inputs):
+        return self.embedding(inputs)
+
+    def compute_mask(self, inputs, mask=None):
+        return ops.not_equal(inputs, self.pad_id)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.output_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim, "output_dim": self.output_dim, "pad_id": self.pad_id}
+
+
+class PairPoolingKeepsMask(keras.layers.Layer):
+    """Averages the kept steps in pairs, halving the steps, and sets supports_masking "so the mask flows on": the
+    default compute_mask hands on the input's mask, twice as long as the output, so the next layer masks the wrong
+    steps (or fails on the shape)."""
+
+    targets = "GENERIC-MASK-PROPAGATED-AS-COMPUTED"
+    symptom = "which does not fit the output"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        kept = ops.ones_like(inputs[..., :1]) if mask is None else ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        steps, features = inputs.shape[1], inputs.shape[2]
+        pairs = ops.reshape(inputs * kept, (-1, steps // 2, 2, features))
+        counts = ops.reshape(kept, (-1, steps // 2, 2, 1))
+        return ops.sum(pairs, axis=2) / ops.maximum(ops.sum(counts, axis=2), 1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1] // 2, input_shape[2])
+
+
+class MaskedMeanPoolingIgnoresMask(CorrectMaskedMeanPooling):
+    """Takes the mask argument (so Keras hands it the mask) but averages over every step: padded steps pull the
+    mean of each sequence towards whatever the padding holds."""
+
+    targets = "GENERIC-MASKED-POSITIONS-IGNORED"
+    symptom = "after new values at masked-out steps"
+
+    def call(self, inputs, mask=None):
+        return ops.mean(inputs, axis=1)
+
+
+class MaskedCumulativeSumMasksOutputs(CorrectMaskedCumulativeSum):
+    """Applies the mask to its outputs instead of its inputs ("zero the padded outputs"): the running sum at every
+    kept step after a padded one still adds the padded values."""
+
+    targets = "GENERIC-MASKED-POSITIONS-IGNORED"
+    symptom = "after new values at masked-out steps"
+
+    def call(self, inputs, mask=None):
+        outputs = ops.cumsum(inputs, axis=1)
+        return outputs if mask is None else outputs * ops.expand_dims(ops.cast(mask, outputs.dtype), -1)
+
+
+class MinimalRNNIgnoresInitialState(CorrectMinimalRNN):
+    """Accepts initial_state "for API compatibility" and always starts from zeros: a sequence fed in chunks forgets
+    everything before each chunk."""
+
+    targets = "GENERIC-RNN-STATE-CONTINUES"
+    symptom = "started from the returned states"
+
+    def call(self, sequences, initial_state=None):
+        return super().call(sequences)
+
+
+class MinimalRNNStateOneStepLate(CorrectMinimalRNN):
+    """Returns as its state the h the last step started from (an off-by-one in the loop that keeps the previous
+    state): a chunk continued from it replays the last step of the chunk before."""
+
+    targets = "GENERIC-RNN-STATE-CONTINUES"
+    symptom = "started from the returned states"
+
+    def call(self, sequences, initial_state=None):
+        state = previous = self.first_state(sequences, initial_state)
+        for step in range(sequences.shape[1]):
+            previous, state = state, self.step(sequences[:, step], state)
+        return [state, previous] if self.return_state else state
+
 def _spec(cls, input_shape, **fields):
     return LayerSpec(f"{__name__}:{cls.__name__}", input_shape=input_shape, **fields)
 
 
+def _called_spec(cls, shape, **fields):
+    """A spec whose one positional input is declared in ``inputs``: the kit then draws a mask where ``call`` takes one."""
+    return LayerSpec(f"{__name__}:{cls.__name__}", inputs={"shape": shape}, **fields)
+
+
 _EMBEDDING = {"input_dim": 10, "output_dim": 3}
+_RNN = {"units": 3, "return_state": True}
 _INT_IDS = {"input_dtype": "int32", "input_range": (0, 10)}
 
 SPECS = {
@@ -928,6 +1104,15 @@ SPECS = {
     GaussianNoiseOwnGenerator: _spec(GaussianNoiseOwnGenerator, (3,), stochastic_in_training=True),
     ResidualBlockLeftoverDropoutScale: _spec(ResidualBlockLeftoverDropoutScale, (3,), kwargs={"hidden_units": 4}),
     GLUGatePenaltyAccumulates: _spec(GLUGatePenaltyAccumulates, (None, 3), kwargs={"units": 2}),
+    CorrectMaskedMeanPooling: _called_spec(CorrectMaskedMeanPooling, (None, 3)),
+    CorrectMaskedCumulativeSum: _called_spec(CorrectMaskedCumulativeSum, (None, 3)),
+    CorrectMinimalRNN: _called_spec(CorrectMinimalRNN, (None, 2), kwargs=_RNN),
+    TokenEmbeddingInnerMask: _spec(TokenEmbeddingInnerMask, (None,), kwargs={**_EMBEDDING, "pad_id": 1}, **_INT_IDS),
+    PairPoolingKeepsMask: _called_spec(PairPoolingKeepsMask, (4, 3)),
+    MaskedMeanPoolingIgnoresMask: _called_spec(MaskedMeanPoolingIgnoresMask, (None, 3)),
+    MaskedCumulativeSumMasksOutputs: _called_spec(MaskedCumulativeSumMasksOutputs, (None, 3)),
+    MinimalRNNIgnoresInitialState: _called_spec(MinimalRNNIgnoresInitialState, (None, 2), kwargs=_RNN),
+    MinimalRNNStateOneStepLate: _called_spec(MinimalRNNStateOneStepLate, (None, 2), kwargs=_RNN),
 }
 
 CORRECT = [cls for cls in SPECS if cls.__name__.startswith("Correct")]
