@@ -2,6 +2,7 @@
 
     python benchmarks/bench_suite.py [--impl reference] [--areas layer|all] [--profiles quick default]
     python benchmarks/bench_suite.py --compare-jobs 2 [--profiles default quick]
+    python benchmarks/bench_suite.py --compare-isolation [--profiles quick]
     python benchmarks/bench_suite.py --impl keras --compare-reuse [--areas fit|all] [--profiles default]
 
 For each profile it runs the selected contracts once (after a warm-up run that pays for imports and
@@ -12,10 +13,12 @@ time otherwise
 (hypothesis drawing, oracles, bookkeeping). The kit's overhead is reported as kit / framework.
 Ratios, not absolute times, are what to compare across machines.
 
-With ``--compare-jobs N`` it instead runs ``keras-conformance run`` on every contract, once with
-``--jobs 1`` and once with ``--jobs N`` (same seed), each as a fresh process so both pay their imports
-as a user does; it checks the two reports agree cell for cell and prints both wall times and their
-ratio (the target for N = 2 on two cores: at most 0.65).
+With ``--compare-jobs N`` it instead runs ``keras-conformance run`` on every contract, once serially in
+one process (``--in-process``) and once with ``--jobs N`` (same seed), each as a fresh process so both
+pay their imports as a user does; it checks the two reports agree cell for cell and prints both wall
+times and their ratio (the target for N = 2 on two cores: at most 0.65). ``--compare-isolation`` does
+the same for ``--in-process`` against the default, every cell in one isolated worker process: what
+isolation costs.
 
 With ``--compare-reuse`` it runs the selected contracts in this process twice, each time on a freshly
 loaded implementation: first making every compiled model afresh, then reusing traced models across
@@ -135,22 +138,24 @@ def print_load():
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall ratios need an otherwise idle machine)")
 
 
-def compare_jobs(impl, profiles, seed, jobs) -> bool:
-    """Time ``run --jobs 1`` against ``run --jobs N`` per profile; whether every pair agreed."""
+def compare_runs(impl, profiles, seed, baseline, variant) -> bool:
+    """Time ``run`` with the options ``baseline`` against ``run`` with ``variant`` per profile; whether
+    every pair agreed cell for cell."""
     import json
     import subprocess
     import tempfile
 
     agreed = True
+    names = [" ".join(options) or "(default)" for options in (baseline, variant)]
     print(f"{impl}: every contract, seed {seed}, wall time of `keras-conformance run` as a fresh process")
-    print(f"{'profile':<10}{'--jobs 1 s':>12}{f'--jobs {jobs} s':>12}{'ratio':>8}{'cpu s (1 / N)':>16}  results")
+    print(f"{'profile':<10}{names[0] + ' s':>16}{names[1] + ' s':>16}{'ratio':>8}{'cpu s':>14}  results")
     for profile in profiles:
         walls, cpus, tables = [], [], []
-        for count in (1, jobs):
+        for options in (baseline, variant):
             with tempfile.TemporaryDirectory() as folder:
                 path = os.path.join(folder, "report.json")
                 command = [sys.executable, "-m", "conformance", "run", "--impl", impl, "--profile", profile, "--seed", str(seed),
-                           "--jobs", str(count), "--report-json", path]
+                           *options, "--report-json", path]
                 started, used = time.perf_counter(), _children_cpu()
                 subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
                 walls.append(time.perf_counter() - started)
@@ -160,7 +165,7 @@ def compare_jobs(impl, profiles, seed, jobs) -> bool:
         same, verdict = agreement(*tables)
         agreed = agreed and same
         cpu = f"{cpus[0]:.0f} / {cpus[1]:.0f}"
-        print(f"{profile:<10}{walls[0]:>12.1f}{walls[1]:>12.1f}{walls[1] / walls[0]:>7.2f}x{cpu:>16}  {verdict}", flush=True)
+        print(f"{profile:<10}{walls[0]:>16.1f}{walls[1]:>16.1f}{walls[1] / walls[0]:>7.2f}x{cpu:>14}  {verdict}", flush=True)
     print_load()
     return agreed
 
@@ -179,13 +184,17 @@ def main(argv=None):
     parser.add_argument("--profiles", nargs="+", default=["quick", "default"])
     parser.add_argument("--seed", type=int, default=12345)
     parser.add_argument("--compare-jobs", type=int, default=None, metavar="N",
-                        help="time every contract with --jobs 1 against --jobs N instead (see above)")
+                        help="time every contract serially in process against --jobs N instead (see above)")
+    parser.add_argument("--compare-isolation", action="store_true",
+                        help="time every contract in process (--in-process) against isolated in one worker (the default)")
     parser.add_argument("--compare-reuse", action="store_true",
                         help="time the selected contracts with fresh models against reused traced models instead (see above)")
     args = parser.parse_args(argv)
     areas = {"layer": LAYER_AREAS, "fit": FIT_AREAS, "all": None}[args.areas]
     if args.compare_jobs:
-        return 0 if compare_jobs(args.impl, args.profiles, args.seed, args.compare_jobs) else 1
+        return 0 if compare_runs(args.impl, args.profiles, args.seed, ["--in-process"], ["--jobs", str(args.compare_jobs)]) else 1
+    if args.compare_isolation:
+        return 0 if compare_runs(args.impl, args.profiles, args.seed, ["--in-process"], []) else 1
     if args.compare_reuse:
         return 0 if compare_reuse(args.impl, areas, args.profiles, args.seed) else 1
 

@@ -101,6 +101,23 @@ def format_matrix(results, devices) -> str:
     return "\n".join(lines)
 
 
+def format_backend_matrix(results, sessions) -> str:
+    """Rows: contracts (id, level); columns: each session's implementation (a backend, or the agreement
+    between them), each entry the worst status of that contract's cells there."""
+    columns = list(dict.fromkeys(session.impl.label for session in sessions))
+    cells = {}
+    for result in results:
+        cells.setdefault((result.contract_id, result.level), {}).setdefault(result.impl, []).append(result.status)
+    width = max([len(k[0]) for k in cells] + [8])
+    lines = [f"{'contract':<{width}}  level   " + "  ".join(f"{'(' + str(i + 1) + ')':>7}" for i in range(len(columns)))]
+    lines.append("-" * len(lines[0]))
+    for (contract_id, level), row in cells.items():
+        lines.append(f"{contract_id:<{width}}  {level:<6}  "
+                     + "  ".join(f"{outcomes.worst(row[c]).label if c in row else '':>7}" for c in columns))
+    lines += [f"({i + 1}) {column}" for i, column in enumerate(columns)]
+    return "\n".join(lines)
+
+
 def format_failure(result, contract) -> str:
     lines = [
         f"{result.status.heading} {result.contract_id} [{result.level}] on {result.impl} / {result.device}",
@@ -194,29 +211,52 @@ class Progress:
 
 
 def _open_sessions(args):
-    """The run's sessions, one per layer spec (one for a Dense-like layer), and the worker pool of
-    ``--jobs`` (None for one job): report paths probed first, then everything the pipeline checks. The
-    pool starts before this process imports the framework, so the imports overlap."""
-    from conformance import parallel, pipeline, report
+    """``(runs, pools)``: the run's sessions, each with the pool that runs it (``None``: in this process),
+    one per layer spec (one for a Dense-like layer) and backend, then one per layer spec comparing the
+    backends of ``--backends``; and the worker pools (``{backend: pool}``, empty with ``--in-process``),
+    which the caller closes. Cells run isolated in a worker pool unless ``--in-process``: a native crash
+    of the implementation costs its cell, not the run. Report paths are probed first, then everything
+    the pipeline checks. The pools start before this process imports the framework, so the imports overlap."""
+    from conformance import catalog, parallel, pipeline, report
 
     for option, path in _report_paths(args).items():
         try:
             report.check_writable(path, option)
         except ValueError as error:
             raise pipeline.UsageError(str(error)) from None
+    if args.in_process and args.jobs > 1:
+        raise pipeline.UsageError(f"--in-process runs every cell in this process: it cannot be combined with --jobs {args.jobs}")
+    if args.backends and (args.impl != "keras" or args.in_process):
+        raise pipeline.UsageError("--backends compares Keras 3 backends, each in its own worker processes: it needs --impl keras "
+                                  "and no --in-process")
     specs = pipeline.layer_specs(args.layer, args.layer_kwargs, args.input_shape, args.input_dtype, args.input_range, args.layer_spec,
                                  args.inputs, args.call_kwargs)
     layer = None if specs else args.layer
-    pool = parallel.Pool(args.jobs, warm=pipeline.Recipe(args.impl, layer, args.logical_cpus, (specs or [None])[0])) if args.jobs > 1 else None
     chosen = {option.name: getattr(args, option.name) for option in options.RUN_OPTIONS
               if "api" in option.where and option.name not in ("layer", "jobs")}
+    selected = catalog.select(args.contracts)  # NothingSelected goes through: exit status 5
+    on_each = [c.id for c in selected if c.area != "agreement"]
+    across = [c.id for c in selected if c.area == "agreement"]
+    if not args.backends and not on_each:
+        raise pipeline.NothingSelected("contracts: the agreement contracts compare Keras backends; run them with --impl keras "
+                                       "--backends tensorflow,jax,torch")
+    pools = {}
     try:
-        sessions = [pipeline.open_session(**chosen, layer=layer, spec=spec, pool=pool) for spec in (specs or [None])]
+        recipe = pipeline.Recipe(args.impl, layer, args.logical_cpus, (specs or [None])[0])
+        for backend in [] if args.in_process else (args.backends or [None]):
+            pools[backend] = parallel.Pool(args.jobs, warm=recipe, backend=backend)
+        runs = [(pipeline.open_session(**{**chosen, "contracts": on_each}, layer=layer, spec=spec, pool=pool), pool)
+                for pool in (pools.values() or [None]) if on_each for spec in specs or [None]]
+        if args.backends and across:
+            seed = runs[0][0].seed if runs else chosen["seed"]
+            runs += [(pipeline.open_session(**{**chosen, "contracts": across, "seed": seed,
+                                               "impl": pipeline.across_backends(pools, spec or pipeline.dense_spec(layer))}), None)
+                     for spec in specs or [None]]
     except BaseException:
-        if pool is not None:
+        for pool in pools.values():
             pool.close(kill=True)
         raise
-    return sessions, pool
+    return runs, pools
 
 
 def _report_paths(args) -> dict:
@@ -230,7 +270,7 @@ def command_run(args) -> int:
     from conformance import pipeline, report
 
     try:
-        sessions, pool = _open_sessions(args)
+        runs, pools = _open_sessions(args)
     except pipeline.NothingSelected as error:
         print(f"keras-conformance: {error}", file=sys.stderr)
         return outcomes.EXIT_NO_CONTRACTS
@@ -239,20 +279,23 @@ def command_run(args) -> int:
         return outcomes.EXIT_USAGE_ERROR
     results, interrupted, elapsed = [], False, 0.0
     try:
-        for session in sessions:
+        for session, pool in runs:
             found, interrupted, seconds = _run_session(session, args.jobs, pool)
             results, elapsed = results + found, elapsed + seconds
             if interrupted:
                 break
     finally:
-        if pool is not None:
+        for pool in pools.values():
             pool.close(kill=interrupted)
+    sessions = [session for session, _ in runs]
     first = sessions[0]
     status = outcomes.exit_status(results, first.fail_on, interrupted)
     if not interrupted and results and all(r.status == outcomes.SKIPPED for r in results):
         status = outcomes.EXIT_NO_CONTRACTS
+    if args.backends:
+        print(f"\nacross backends:\n{format_backend_matrix(results, sessions)}")
     if len(sessions) > 1:
-        print(f"\nall {len(sessions)} layers: {summary_line(outcomes.counts(results))} in {elapsed:.1f}s")
+        print(f"\nall {_plural(len(sessions), 'layer' if not args.backends else 'session')}: {summary_line(outcomes.counts(results))} in {elapsed:.1f}s")
     written, failed = report.write_requested(_report_paths(args), results, [s.impl for s in sessions], first.devices, first.seed,
                                              elapsed, expected=first.expected, interrupted=interrupted, fail_on=first.fail_on,
                                              exit_status=status, profile=args.profile, shard=args.shard)

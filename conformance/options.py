@@ -21,6 +21,9 @@ DIFF_PROBES = ("outputs", "gradients", "history")  # what ``keras-conformance di
 # minute; five minutes means the cell is stuck (a layer whose call never returns), not slow.
 DEFAULT_TIMEOUT = 300.0
 
+# Keras 3's backends (KERAS_BACKEND); NumPy and OpenVINO run inference only.
+KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
+
 LOGICAL_CPUS_VARIABLE = "KERAS_CONFORMANCE_LOGICAL_CPUS"
 DEFAULT_LOGICAL_CPUS = 2  # two logical CPUs, so the cross-device contracts run without a GPU
 
@@ -68,6 +71,18 @@ def shard(value, name="shard") -> tuple[int, int]:
     if slash and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n):
         return int(k), int(n)
     raise UsageError(f"{name} must be K/N with 1 <= K <= N (the K-th of N shards), got {value!r}")
+
+
+def backends(value, name="backends") -> tuple:
+    """``value`` (``"tensorflow,jax"`` or a sequence) as a tuple of two or more distinct Keras 3 backends."""
+    names = [part.strip() for part in (value.split(",") if isinstance(value, str) else value) if part.strip()]
+    unknown = [n for n in names if n not in KERAS_BACKENDS]
+    if unknown:
+        raise UsageError(f"{name}: unknown Keras backend {unknown[0]!r}; the backends are {', '.join(KERAS_BACKENDS)}")
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise UsageError(f"{name} must name two or more distinct Keras backends, comma-separated "
+                         f"(e.g. tensorflow,jax,torch), got {value!r}")
+    return tuple(names)
 
 
 def one_of(choices):
@@ -139,6 +154,11 @@ RUN_OPTIONS = (
     Option("jobs", 1, "run the cells in N worker processes, each loading the implementation once; 'auto': one per "
            "usable CPU (default 1: in this process). The results are those of --jobs 1", jobs, metavar="N",
            where=("cli", "api")),
+    Option("in_process", False, "run the cells in this process instead of an isolated worker (for a debugger; a native "
+           "crash of the implementation then ends the run)", flag=True, where=("cli",)),
+    Option("backends", None, "compare Keras 3 backends (with --impl keras): run the contracts on each backend of the "
+           "comma-separated list, in its own workers, and the agreement contracts across them, e.g. tensorflow,jax,torch",
+           backends, metavar="LIST", where=("cli",)),
     Option("shard", None, "run only the K-th of N stable shares of the contracts (by a checksum of the id); join the "
            "shards' --report-json files with `keras-conformance merge`", shard, metavar="K/N", where=("cli", "api")),
     Option("xfail", None, "expected-failures TOML file (see docs/plugin.md)", metavar="FILE"),

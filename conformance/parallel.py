@@ -46,8 +46,8 @@ class Loaded:
     spec: object = None  # the LayerSpec of a layer that is not Dense-like
 
     @classmethod
-    def of(cls, impl) -> Loaded:
-        return cls(impl.name, impl.label, impl.layer_name, impl.describe(), tuple(impl.devices()), impl.dense_like,
+    def of(cls, impl, backend=None) -> Loaded:
+        return cls(impl.name, tagged(impl, backend), impl.layer_name, impl.describe(), tuple(impl.devices()), impl.dense_like,
                    None if impl.dense_like else impl.spec)
 
     def describe(self) -> dict:
@@ -55,6 +55,14 @@ class Loaded:
 
     def devices(self) -> list[str]:
         return list(self.visible)
+
+
+def tagged(impl, backend) -> str:
+    """``impl``'s label, naming the Keras backend its pool was started on when there is one
+    (``keras[jax]``, ``keras[torch]+Conv1D``): a run over several backends reports each apart."""
+    if backend is None:
+        return impl.label
+    return f"{impl.name}[{backend}]{impl.label[len(impl.name):]}"
 
 
 def _lost_cell(cell, session, stuck, exitcode) -> Result:
@@ -82,6 +90,10 @@ def death_message(exitcode) -> str:
     return f"the worker process exited with status {exitcode} while running this cell"
 
 
+class WorkerDied(RuntimeError):
+    """A worker process died while answering a request (a native crash of the framework)."""
+
+
 class Pool:
     """Worker processes, each given one cell at a time; a dead or stuck worker is replaced.
 
@@ -91,15 +103,17 @@ class Pool:
     the parent loads the implementation, the imports of parent and workers overlap.
     """
 
-    def __init__(self, size, warm=None):
+    def __init__(self, size, warm=None, backend=None):
         self.warm = warm
+        self.backend = backend  # KERAS_BACKEND of every worker (None: the environment's)
         self.threads = max(1, len(os.sched_getaffinity(0)) // size) if hasattr(os, "sched_getaffinity") else 1
         self.context = multiprocessing.get_context("spawn")
         self.workers = [self._start() for _ in range(size)]
 
     def _start(self):
         parent_end, worker_end = self.context.Pipe()
-        process = self.context.Process(target=serve, args=(self.warm, worker_end, self.threads), daemon=True)
+        process = self.context.Process(target=serve, args=(self.warm, worker_end, self.threads, self.backend),
+                                       daemon=True)
         # Started with SIGINT ignored, a new interpreter keeps ignoring it: Ctrl-C reaches the parent only.
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
@@ -135,6 +149,21 @@ class Pool:
         if isinstance(described, str):
             raise UsageError(described)
         return described
+
+    def ask(self, request):
+        """What an idle worker answers to ``request`` (see :func:`conformance.agreement.answer`), on the
+        implementation it holds; :class:`WorkerDied`, naming the signal, when the worker dies on it (it is replaced)."""
+        while (worker := self.idle()) is None:
+            if self.collect():
+                raise RuntimeError("Pool.ask is for an idle pool: a cell was running")
+        worker.connection.send(("ask", request))
+        try:
+            return worker.connection.recv()
+        except (EOFError, OSError):
+            worker.process.join()
+            worker.connection.close()
+            self.workers[self.workers.index(worker)] = self._start()
+            raise WorkerDied(death_message(worker.process.exitcode)) from None
 
     def busy(self) -> bool:
         return any(w.cell is not None for w in self.workers)
@@ -213,19 +242,22 @@ class _Worker:
         return ended
 
 
-def serve(warm, connection, threads=1):
+def serve(warm, connection, threads=1, backend=None):
     """A worker's life: load ``warm``, then run each cell sent until ``None`` arrives (loading the
     task's recipe when it is another one).
 
     ``threads`` is the worker's share of the CPUs: the framework's thread pools are sized to it (unless
-    the user set them), so N workers do not each start a pool as large as the machine.
+    the user set them), so N workers do not each start a pool as large as the machine. ``backend`` is
+    the Keras backend the worker's Keras is imported with (``KERAS_BACKEND``), when given.
     """
-    from conformance import catalog
+    from conformance import agreement, catalog
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _silence_output()
     for variable in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         os.environ.setdefault(variable, str(threads))
+    if backend is not None:
+        os.environ["KERAS_BACKEND"] = backend
     loaded, impl = warm, _load(warm)
     contracts = {c.id: c for c in catalog.all_contracts()}
     connection.send("ready")
@@ -233,13 +265,17 @@ def serve(warm, connection, threads=1):
         task = connection.recv()
         if task is None:
             return
+        if task[0] == "ask":
+            connection.send(agreement.answer(task[1], backend))
+            continue
         recipe, contract_id, device, profile, seed, timeout = task
         if recipe != loaded:
             loaded, impl = recipe, _load(recipe)
         if contract_id is None:  # Pool.load: what the parent needs of the implementation, or why it cannot load
-            connection.send(str(impl) if isinstance(impl, UsageError) else Loaded.of(impl))
+            connection.send(str(impl) if isinstance(impl, UsageError) else Loaded.of(impl, backend))
             continue
         result = runner.run_cell(contracts[contract_id], impl, device, profile, seed, timeout)
+        result.impl = tagged(impl, backend)
         connection.send(_portable(result))
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conformance import adapters, catalog, options, outcomes, registry, xfail as expected_failures
+from conformance import adapters, agreement, catalog, options, outcomes, registry, xfail as expected_failures
 from conformance.options import UsageError
 from conformance.registry import NothingSelected
 
@@ -248,7 +248,7 @@ def load_implementation(impl="reference", layer=None, logical_cpus=None, spec=No
     """``impl`` (with the Dense-like ``layer``, or the layer of ``spec``) loaded; names are looked up
     before the framework is imported. With a ``parallel.Pool``, a worker loads it and this process gets
     a ``parallel.Loaded`` (it never imports the framework). Raises UsageError naming the argument."""
-    if isinstance(impl, adapters.Implementation):
+    if isinstance(impl, (adapters.Implementation, agreement.Backends)):
         return impl
     try:
         adapters.check_importable(impl, "impl", builtin=True)
@@ -261,6 +261,24 @@ def load_implementation(impl="reference", layer=None, logical_cpus=None, spec=No
         return adapters.load(impl, layer, spec=spec, logical_cpus=logical_cpus)
     except ValueError as error:
         raise UsageError(str(error)) from None
+
+
+def across_backends(pools, spec) -> agreement.Backends:
+    """What an agreement session runs on: ``spec``'s layer on each backend of ``pools`` (``{backend: parallel.Pool}``);
+    UsageError when a backend's worker cannot load it."""
+    backends = agreement.Backends(pools, spec)
+    for backend, facts in backends.facts.items():
+        if "raised" in facts:
+            raise UsageError(f"layer spec {spec.label!r} cannot be loaded on the {backend} backend: {facts['raised']}")
+    return backends
+
+
+def dense_spec(layer=None):
+    """The LayerSpec the agreement contracts check a Dense-like ``layer`` with (Keras's Dense when
+    ``None``): ``Class(units=3)`` on vectors, the spec the generic contracts give it."""
+    from conformance import specs
+
+    return specs.LayerSpec(layer or "keras.layers:Dense", kwargs={"units": 3})
 
 
 def layer_specs(layer=None, layer_kwargs=None, input_shape=None, input_dtype=None, input_range=None, spec_file=None,
@@ -314,11 +332,17 @@ def open_session(*, impl="reference", layer=None, contracts=None, profile="defau
     checked = options.check(profile=profile, seed=seed, timeout=timeout, fail_on=fail_on, logical_cpus=logical_cpus,
                             shard=shard)
     selected = catalog.select(contracts)  # NothingSelected goes through: exit status 5, not 4
+    across = isinstance(impl, agreement.Backends)
+    selected = [c for c in selected if (c.area == "agreement") == across]  # the agreement area compares backends only
+    if not selected:
+        raise NothingSelected("contracts: the agreement contracts compare Keras backends (keras-conformance run --impl keras "
+                              "--backends tensorflow,jax,torch), and only they do" if not across else
+                              "contracts: no agreement contract selected to compare the backends")
     try:
         expected = expected_failures.load(xfail, strict=strict)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    recipe = None if isinstance(impl, adapters.Implementation) else Recipe(impl, layer, checked["logical_cpus"], spec)
+    recipe = None if isinstance(impl, (adapters.Implementation, agreement.Backends)) else Recipe(impl, layer, checked["logical_cpus"], spec)
     impl = load_implementation(impl, layer, checked["logical_cpus"], spec, pool)
     return Session(
         impl=impl,
@@ -326,7 +350,7 @@ def open_session(*, impl="reference", layer=None, contracts=None, profile="defau
         expected=expected,
         seed=runner.new_seed() if seed is None else checked["seed"],
         profile=profile,
-        devices=runner.device_matrix(impl),
+        devices=[] if across else runner.device_matrix(impl),
         timeout=options.DEFAULT_TIMEOUT if timeout is None else checked["timeout"],
         fail_on=fail_on,
         shard=checked["shard"],

@@ -32,6 +32,7 @@ AREAS = (
     "distribution",
     "validation",
     "errors",
+    "agreement",
 )
 
 # What a contract presupposes, unless it says otherwise: a layer that cannot be built, or that does not
@@ -44,11 +45,12 @@ WEIGHT_LAYOUT = "LAYER-WEIGHT-LAYOUT"
 FIT_AREAS = ("compile", "training", "validation", "errors", "distribution")
 # Areas whose contracts hold for any Keras-style layer, built from its LayerSpec; every other area is
 # about Dense-like layers (constructed as Class(units, activation=...)) and the models made of them.
-GENERIC_AREAS = ("generic",)
+GENERIC_AREAS = ("generic", "agreement")
 AREA_RESTS_ON = {
     "generic": (BUILDS,),
     "lifecycle": (BUILDS,),
-    **{area: (BUILDS, WEIGHT_LAYOUT) for area in AREAS if area not in ("generic", "lifecycle")},
+    "agreement": (),  # compares backends; each backend's own cells say whether it builds
+    **{area: (BUILDS, WEIGHT_LAYOUT) for area in AREAS if area not in ("generic", "lifecycle", "agreement")},
 }
 
 # Retired ids, each with the contract that now does its job: Dense contracts that twinned a generic

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 
+from conformance import agreement
 from conformance.options import LOGICAL_CPUS_VARIABLE
 from conformance.outcomes import DEFAULT_DEVICE, FAILED
 
@@ -95,7 +96,10 @@ def literal(value, imports: set | None = None) -> str:
 
 def snippet(result, impl) -> str:
     """The reproduction snippet for a failed ``result`` (a runner.Result with ``extra['example']``)
-    of the Implementation ``impl``; empty when the runner kept no example."""
+    of the Implementation ``impl``; empty when the runner kept no example. A comparison of backends has
+    no one-process snippet (each backend is its own process): its replay command stands in."""
+    if isinstance(impl, agreement.Backends):
+        return f"# the backends run in separate processes: replay with: {result.reproduce}\n"
     layer = impl.layer_name if impl.label != impl.name else None
     return snippet_for(result, impl.name, layer, impl.describe()["module"], spec=None if impl.dense_like else impl.spec)
 

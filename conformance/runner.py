@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Flaky, HypothesisException
 
 from conformance.outcomes import BLOCKING, DEFAULT_DEVICE, ERROR, FAILED, NOT_APPLICABLE, PASSED, SKIPPED, TIMEOUT, Result
-from conformance import reproduce
+from conformance import agreement, reproduce
 from conformance.options import DEFAULT_TIMEOUT, PROFILES
 from conformance.registry import Contract, NotApplicable
 
@@ -160,7 +160,8 @@ def reproduce_command(impl, contract_id, seed, profile) -> str:
     spec_options = None if impl.dense_like else impl.spec.command_line()
     if spec_options:  # a spec's layer is constructed and fed as its spec says, not as a Dense
         layer = f" {spec_options}"
-    return f"keras-conformance run --impl {impl.name}{layer} --contracts {contract_id} --seed {seed} --profile {profile}"
+    backends = f" --backends {','.join(impl.names)}" if isinstance(impl, agreement.Backends) else ""
+    return f"keras-conformance run --impl {impl.name}{backends}{layer} --contracts {contract_id} --seed {seed} --profile {profile}"
 
 
 def run_cell(contract: Contract, impl, device: str, profile="default", seed=None, timeout=DEFAULT_TIMEOUT) -> Result:
