@@ -27,6 +27,7 @@ CORRECT_LAYERS = {
     "Dropout": LayerSpec("keras.layers:Dropout", kwargs={"rate": 0.5}, input_shape=(4,), stochastic_in_training=True),
 }
 IMPLEMENTATIONS = [("keras", None), ("tf_keras", None), ("reference", None)] + [("keras", name) for name in CORRECT_LAYERS]
+MASKS_AND_STATE = {"GENERIC-MASK-PROPAGATED-AS-COMPUTED", "GENERIC-MASKED-POSITIONS-IGNORED", "GENERIC-RNN-STATE-CONTINUES"}
 
 
 def test_generic_contracts_are_registered_with_the_build_root():
@@ -53,7 +54,8 @@ def test_correct_layers_pass_every_generic_contract(impl_name, layer):
     # The training-flag contracts apply to layers whose call takes `training` (and, for the second, declares
     # no randomness and updates no state in training): not to Dense, Conv1D or Embedding.
     training_flag = {"GENERIC-TRAINING-REPRODUCIBLE-UNDER-SEED", "GENERIC-NO-RANDOMNESS-SAME-IN-BOTH-MODES"}
-    assert must_not_apply <= (reference_lacks if impl_name == "reference" else set()) | training_flag, must_not_apply
+    # None of these one-input specs is drawn a mask, makes one (Embedding without mask_zero) or returns its state.
+    assert must_not_apply <= (reference_lacks if impl_name == "reference" else set()) | training_flag | MASKS_AND_STATE, must_not_apply
 
 
 # -- broken layers, each caught by the contract it targets --------------------------------------------
@@ -217,9 +219,11 @@ def test_a_spec_with_alternative_ranks_passes_every_generic_contract_on_a_correc
     spec = LayerSpec("keras.layers:LayerNormalization", input_shape=((4,), (None, 4), (2, None, 4)))
     impl = adapters.load("keras", spec=spec)
     results = {c.id: run_cell(c, impl, "CPU:1" if c.per_device else "default", "quick", SEED) for c in GENERIC}
-    # the training-flag contracts do not apply: LayerNormalization's call takes no training argument
+    # the training-flag contracts do not apply: LayerNormalization's call takes no training argument; nor do the
+    # mask and state contracts: it is drawn no mask, makes none and returns no state
     bad = {cid: f"{r.status}: {r.message}" for cid, r in results.items()
-           if r.status != PASSED and not (r.status == NOT_APPLICABLE and "takes no training argument" in r.message)}
+           if r.status != PASSED and not (r.status == NOT_APPLICABLE and ("takes no training argument" in r.message
+                                                                          or cid in MASKS_AND_STATE))}
     assert not bad, bad
 
 
@@ -263,3 +267,45 @@ def test_dropout_is_reproducible_under_set_random_seed_and_a_gru_is_the_same_in_
     assert run_cell(catalog.get("GENERIC-TRAINING-REPRODUCIBLE-UNDER-SEED"), dropout, "default", "quick", SEED).status == PASSED
     assert run_cell(catalog.get("GENERIC-NO-RANDOMNESS-SAME-IN-BOTH-MODES"), dropout, "default", "quick", SEED).status == NOT_APPLICABLE
     assert run_cell(catalog.get("GENERIC-NO-RANDOMNESS-SAME-IN-BOTH-MODES"), gru, "default", "quick", SEED).status == PASSED
+
+
+# -- masks and returned states on Keras's own layers ---------------------------------------------------
+
+# (spec fields, the statuses of GENERIC-MASK-PROPAGATED-AS-COMPUTED, -MASKED-POSITIONS-IGNORED, -RNN-STATE-CONTINUES).
+# A spec with `inputs` is drawn a mask where call takes one; the one-input shorthand is not.
+MASK_AND_STATE_LAYERS = {
+    "Embedding(mask_zero)": (dict(layer="Embedding", kwargs={"input_dim": 6, "output_dim": 3, "mask_zero": True},
+                                  input_shape=(None,), input_dtype="int32", input_range=(0, 6)),
+                             (PASSED, NOT_APPLICABLE, NOT_APPLICABLE)),
+    "Masking": (dict(layer="Masking", input_shape=(None, 3)), (PASSED, NOT_APPLICABLE, NOT_APPLICABLE)),
+    "LSTM(masked, return_sequences, return_state)": (
+        dict(layer="LSTM", kwargs={"units": 2, "return_sequences": True, "return_state": True}, inputs={"shape": (None, 3)}),
+        (PASSED, PASSED, PASSED)),
+    "GRU(masked, return_state)": (dict(layer="GRU", kwargs={"units": 3, "return_state": True}, inputs={"shape": (5, 2)}),
+                                  (PASSED, PASSED, PASSED)),
+    "SimpleRNN(return_state)": (dict(layer="SimpleRNN", kwargs={"units": 3, "return_state": True}, input_shape=(6, 4)),
+                                (NOT_APPLICABLE, NOT_APPLICABLE, PASSED)),
+    "Attention(masked)": (dict(layer="Attention", inputs=[{"shape": (5, 4)}, {"shape": (7, 4)}]),
+                          (PASSED, PASSED, NOT_APPLICABLE)),
+}
+
+
+@pytest.mark.parametrize("impl_name", ["keras", "tf_keras"])
+@pytest.mark.parametrize("name", MASK_AND_STATE_LAYERS)
+def test_keras_layers_that_take_make_or_carry_masks_and_states_pass_those_contracts(impl_name, name):
+    fields, expected = MASK_AND_STATE_LAYERS[name]
+    spec = LayerSpec(**{**fields, "layer": f"{impl_name}.layers:{fields['layer']}"})
+    impl = adapters.load(impl_name, spec=spec)
+    results = [run_cell(catalog.get(cid), impl, "default", "quick", SEED) for cid in sorted(MASKS_AND_STATE)]
+    assert [r.status for r in results] == list(expected), [(r.contract_id, r.status, r.message) for r in results]
+
+
+def test_multi_head_attention_is_drawn_no_mask_and_returns_no_state():
+    """MultiHeadAttention takes query_mask/value_mask, not `mask`: the kit draws none, so nothing is compared."""
+    spec = LayerSpec("keras.layers:MultiHeadAttention", kwargs={"num_heads": 2, "key_dim": 4},
+                     inputs={"query": {"shape": (5, 8)}, "value": {"shape": (7, 8)}})
+    impl = adapters.load("keras", spec=spec)
+    messages = {cid: run_cell(catalog.get(cid), impl, "default", "quick", SEED) for cid in MASKS_AND_STATE}
+    assert all(r.status == NOT_APPLICABLE for r in messages.values()), messages
+    assert "call takes no mask argument" in messages["GENERIC-MASKED-POSITIONS-IGNORED"].message
+    assert "returns no state" in messages["GENERIC-RNN-STATE-CONTINUES"].message
