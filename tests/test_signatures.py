@@ -22,6 +22,13 @@ LAYERS = ("MultiHeadAttention", "Attention", "Add", "Concatenate", "LSTM")
 MUST_RUN = {"GENERIC-EXPLICIT-BUILD", "GENERIC-BUILD-ONCE", "GENERIC-INPUTS-UNCHANGED", "GENERIC-OUTPUT-SHAPE",
             "GENERIC-BATCH-INDEPENDENCE", "GENERIC-GRAD-FINITE-DIFFERENCE", "GENERIC-MIXED-PRECISION",
             "GENERIC-FIT-STEP-FINITE-GRADIENTS", "GENERIC-DEVICE-PLACEMENT"}
+# The mask and returned-state contracts, on the example layers that are drawn a mask, make one or return their state.
+MASK_AND_STATE_RUN = {
+    "Attention": {"GENERIC-MASK-PROPAGATED-AS-COMPUTED", "GENERIC-MASKED-POSITIONS-IGNORED"},
+    "LSTM": {"GENERIC-MASK-PROPAGATED-AS-COMPUTED", "GENERIC-MASKED-POSITIONS-IGNORED", "GENERIC-RNN-STATE-CONTINUES"},
+    "GRU": {"GENERIC-MASK-PROPAGATED-AS-COMPUTED", "GENERIC-MASKED-POSITIONS-IGNORED", "GENERIC-RNN-STATE-CONTINUES"},
+    "Embedding": {"GENERIC-MASK-PROPAGATED-AS-COMPUTED"},
+}
 
 
 def test_the_example_layers_pass_every_must_generic_contract_through_the_cli(tmp_path, capsys):
@@ -36,6 +43,9 @@ def test_the_example_layers_pass_every_must_generic_contract_through_the_cli(tmp
     for layer in LAYERS:
         passed = {r["contract_id"] for r in results if r["impl"] == f"keras+{layer}" and r["status"] == "passed"}
         assert MUST_RUN <= passed, (layer, sorted(MUST_RUN - passed))
+    for layer, contracts in MASK_AND_STATE_RUN.items():
+        passed = {r["contract_id"] for r in results if r["impl"] == f"keras+{layer}" and r["status"] == "passed"}
+        assert contracts <= passed, (layer, sorted(contracts - passed))
 
 
 def test_the_example_layers_pass_every_must_generic_contract_through_the_plugin(pytester):
