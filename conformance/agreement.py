@@ -38,7 +38,7 @@ class Backends:
 
     @property
     def label(self) -> str:
-        return f"keras[{'='.join(self.names)}]+{self.spec.label}"
+        return f"keras@{'='.join(self.names)}+{self.spec.label}"
 
     def describe(self) -> dict:
         version = next((f["version"] for f in self.facts.values() if "version" in f), "unknown")

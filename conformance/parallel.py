@@ -59,10 +59,10 @@ class Loaded:
 
 def tagged(impl, backend) -> str:
     """``impl``'s label, naming the Keras backend its pool was started on when there is one
-    (``keras[jax]``, ``keras[torch]+Conv1D``): a run over several backends reports each apart."""
+    (``keras@jax``, ``keras@torch+Conv1D``): a run over several backends reports each apart."""
     if backend is None:
         return impl.label
-    return f"{impl.name}[{backend}]{impl.label[len(impl.name):]}"
+    return f"{impl.name}@{backend}{impl.label[len(impl.name):]}"
 
 
 def _lost_cell(cell, session, stuck, exitcode) -> Result:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance import catalog, cli, docs
+from conformance.options import KERAS_BACKENDS
 
 ROOT = Path(__file__).parents[1]
 DOCS = ROOT / "docs"
@@ -25,7 +26,8 @@ def test_every_contract_has_its_section_and_status_row():
         page = pages[f"contracts/{contract.area}.md"]
         section = page.split(f"## {contract.id}\n", 1)[1].split("\n## ", 1)[0]
         assert contract.statement in section and contract.how_checked in section
-        assert f"**{contract.level}**" in section and "| reference | Keras 3 | tf_keras |" in section
+        columns = "| Keras 3 across backends |" if contract.area == "agreement" else "| reference | Keras 3 | tf_keras |"
+        assert f"**{contract.level}**" in section and columns in section
 
 
 def test_check_fails_on_an_edited_page_and_passes_after_regenerating(tmp_path, capsys):
@@ -40,21 +42,25 @@ def test_check_fails_on_an_edited_page_and_passes_after_regenerating(tmp_path, c
 
 
 def test_the_keras_layer_table_covers_every_spec_and_holds_only_confirmed_findings():
-    specs, status, findings = docs.layer_table(DOCS)
-    assert len(specs) >= 30
-    generic = [c.id for c in catalog.all_contracts() if c.for_any_layer]
+    specs, status, findings, agreement_specs = docs.layer_table(DOCS)
+    assert len(specs) >= 65 and len(agreement_specs) >= 10
+    generic = [c.id for c in catalog.all_contracts() if c.area == "generic"]
     for backend, table in docs.layer_tables(status).items():
         for spec in specs:
             row = table.get(spec.label)
             assert row is not None and sorted(row) == sorted(generic), f"{spec.label} on {backend}: run `keras-conformance docs --refresh-layers`"
+    agreement = [c.id for c in catalog.all_contracts() if c.area == "agreement"]
+    for spec in agreement_specs:
+        row = status["agreement"]["layers"].get(spec.label)
+        assert row is not None and sorted(row) == sorted(agreement), f"{spec.label} across backends: run --refresh-layers"
     assert docs.unconfirmed_failures(status, findings) == [], "a failing cell is a kit bug to fix or a finding to confirm"
     known = {c.id for c in catalog.all_contracts()}
     for finding in findings:  # a confirmed finding names real contracts and shows the behaviour in plain Keras
         assert set(docs.contracts_of(finding)) <= known, finding
-        assert finding.get("backend", "tensorflow") in ("tensorflow", "jax", "torch")
+        assert finding.get("backend", "tensorflow") in (*KERAS_BACKENDS, "across")
         assert "import keras" in finding["snippet"] and finding["behaviour"].strip()
         if "layer" in finding:
-            table = docs.layer_tables(status)[finding.get("backend", "tensorflow")]
+            table = docs.layer_tables(status, across=True)[finding.get("backend", "tensorflow")]
             assert all(table[finding["layer"]][c]["status"] == "failed" for c in docs.contracts_of(finding))
 
 
@@ -71,7 +77,7 @@ def test_a_failing_cell_on_another_backend_is_unconfirmed_until_a_finding_for_th
     assert docs.unconfirmed_failures(status, [on_tensorflow, on_jax_other_layer]) == [
         ("jax", "Dense", "GENERIC-SET-GET-WEIGHTS", "failed")]
     assert docs.unconfirmed_failures(status, [on_jax_every_layer]) == []
-    page = docs.keras_layers_page([c for c in catalog.all_contracts() if c.for_any_layer], [], status, [on_jax_every_layer])
+    page = docs.keras_layers_page(catalog.all_contracts(), [], status, [on_jax_every_layer])
     assert "## On jax" in page and "### every layer: GENERIC-SET-GET-WEIGHTS (Keras 3 on jax)" in page
 
 
@@ -113,9 +119,9 @@ def test_docs_build_with_mkdocs_strict(tmp_path):
 def test_each_shipped_expected_failure_is_a_confirmed_finding_of_its_backend():
     from conformance import xfail
 
-    _, _, findings = docs.layer_table(DOCS)
+    _, _, findings, _ = docs.layer_table(DOCS)
     shipped = sorted((ROOT / "expected-failures").glob("keras-*.toml"))
-    assert [path.name for path in shipped] == ["keras-jax.toml", "keras-torch.toml"]
+    assert [path.name for path in shipped] == ["keras-across.toml", "keras-jax.toml", "keras-numpy.toml", "keras-openvino.toml", "keras-torch.toml"]
     for path in shipped:
         backend = path.stem.removeprefix("keras-")
         for entry in xfail.ExpectedFailures.load(path).entries:

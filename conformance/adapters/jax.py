@@ -76,26 +76,46 @@ def set_random_seed(seed):
 
 
 def vjp(model, x, cotangent):
-    if not model.built:
-        model(tensor(x))
-    trainable = [w.value for w in model.trainable_variables]
-    frozen = [w.value for w in model.non_trainable_variables]
+    """Through ``stateless_call`` under ``jax.grad``; ``x`` and the outputs may be nested (a spec's
+    ``BoundCall`` takes ``(args, kwargs)``): a gradient for every float input, ``None`` for the others."""
+    import keras
 
-    def total(trainable_values, inputs):
-        outputs, _ = model.stateless_call(trainable_values, frozen, inputs)
-        return jnp.sum(outputs * jnp.asarray(cotangent, dtype=outputs.dtype))
+    layer, call_kwargs = (model.layer, model.call_kwargs) if hasattr(model, "call_kwargs") else (model, None)
+    inputs = keras.tree.map_structure(tensor, x)
+    if not layer.built:
+        model(inputs)
+    trainable = [w.value for w in layer.trainable_variables]
+    frozen = [w.value for w in layer.non_trainable_variables]
+    leaves = keras.tree.flatten(inputs)
+    floats = [i for i, leaf in enumerate(leaves) if jnp.issubdtype(leaf.dtype, jnp.floating)]
+    cotangents = keras.tree.flatten(cotangent)
 
-    inputs = tensor(x)
-    if not jnp.issubdtype(inputs.dtype, jnp.floating):  # integer inputs (token ids) have no gradient
-        grad_weights = jax.grad(total)(trainable, inputs)
-        return None, [np.asarray(g) for g in grad_weights]
-    grad_weights, grad_x = jax.grad(total, argnums=(0, 1))(trainable, inputs)
-    return np.asarray(grad_x), [np.asarray(g) for g in grad_weights]
+    def total(trainable_values, float_leaves):
+        current = list(leaves)
+        for index, value in zip(floats, float_leaves):
+            current[index] = value
+        packed = keras.tree.pack_sequence_as(inputs, current)
+        if call_kwargs is None:
+            outputs, _ = layer.stateless_call(trainable_values, frozen, packed)
+        else:
+            args, kwargs = packed
+            outputs, _ = layer.stateless_call(trainable_values, frozen, *args, **kwargs, **call_kwargs)
+        return sum(jnp.sum(o * jnp.asarray(c, dtype=o.dtype)) for o, c in zip(keras.tree.flatten(outputs), cotangents))
+
+    grad_weights, grad_floats = jax.grad(total, argnums=(0, 1))(trainable, [leaves[i] for i in floats])
+    grad_leaves = [None] * len(leaves)
+    for index, gradient in zip(floats, grad_floats):
+        grad_leaves[index] = np.asarray(gradient)
+    return keras.tree.pack_sequence_as(x, grad_leaves), [np.asarray(g) for g in grad_weights]
 
 
 def compiled_call(layer, x):
-    # Outside a stateless scope the layer reads its variables' current values, which jit captures as constants.
-    return np.asarray(jax.jit(lambda inputs: layer(inputs))(tensor(x)))
+    """``layer(x)`` under ``jax.jit``, ``x`` and the outputs possibly nested. Outside a stateless scope the
+    layer reads its variables' current values, which jit captures as constants."""
+    import keras
+
+    outputs = jax.jit(lambda inputs: layer(inputs))(keras.tree.map_structure(tensor, x))
+    return keras.tree.map_structure(np.asarray, outputs)
 
 
 @contextlib.contextmanager

@@ -65,16 +65,24 @@ def set_random_seed(seed):
 
 
 def vjp(model, x, cotangent):
-    inputs = tensor(x).detach()
-    if inputs.is_floating_point():  # integer inputs (token ids) have no gradient: grad_x comes back None
-        inputs.requires_grad_(True)
+    """Through autograd; ``x`` and the outputs may be nested (a spec's ``BoundCall`` takes ``(args,
+    kwargs)``): a gradient for every float input, ``None`` for the others (token ids, masks)."""
+    import keras
+
+    inputs = keras.tree.map_structure(lambda leaf: tensor(leaf).detach(), x)
+    leaves = keras.tree.flatten(inputs)
+    for leaf in leaves:
+        if leaf.is_floating_point():
+            leaf.requires_grad_(True)
     weights = [w.value for w in model.trainable_weights]
     for w in weights:
         w.grad = None
-    outputs = model(inputs)
-    total = torch.sum(outputs * torch.as_tensor(cotangent, dtype=outputs.dtype, device=outputs.device))
+    outputs = keras.tree.flatten(model(inputs))
+    total = sum(torch.sum(o * torch.as_tensor(c, dtype=o.dtype, device=o.device))
+                for o, c in zip(outputs, keras.tree.flatten(cotangent)))
     total.backward()
-    return _maybe_numpy(inputs.grad), [_maybe_numpy(w.grad) for w in weights]
+    grad_x = keras.tree.pack_sequence_as(x, [_maybe_numpy(leaf.grad) for leaf in leaves])
+    return grad_x, [_maybe_numpy(w.grad) for w in weights]
 
 
 def _maybe_numpy(value):
