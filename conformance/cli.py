@@ -325,7 +325,8 @@ def _run_session(session, jobs=1, pool=None):
     cell_count = len(session.cells())
     absent = [d for d in devices if d not in impl.devices()]
     print(f"keras-conformance {__version__}: {info['name']} {info['version']} ({info['backend']} backend), layer {info['layer']}")
-    print(f"devices: {', '.join(devices)}" + (f" ({', '.join(absent)} not visible: skipped)" if absent else "")
+    print(f"devices: {', '.join(devices) or 'any (the backends compared run on their own CPU)'}"
+          + (f" ({', '.join(absent)} not visible: skipped)" if absent else "")
           + f"   profile: {session.profile}   seed: {session.seed}   timeout: {session.timeout:g} s per cell"
           + (f"   shard: {session.shard[0]}/{session.shard[1]}" if session.shard else "")
           + (f"   jobs: {jobs}" if jobs > 1 else ""))

@@ -8,7 +8,8 @@ its :class:`~conformance.pipeline.Recipe`, then runs one cell at a time with
 :func:`conformance.runner.run_cell`.
 
 A worker that dies (a segfault, ``os.abort()``, the out-of-memory killer) costs only the cell it was
-running, reported as an error naming the signal; a worker stuck past the cell's time limit plus
+running, reported as failed with the signal (the kit runs no native code of its own; a worker that exits
+without a signal is a kit error); a worker stuck past the cell's time limit plus
 :data:`GRACE_SECONDS` (a kernel that SIGALRM cannot interrupt) is killed and its cell is a timeout.
 Either way a new worker takes its place and the run goes on.
 """
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from conformance import reproduce, runner
 from conformance.options import UsageError
-from conformance.outcomes import ERROR, TIMEOUT, Result
+from conformance.outcomes import ERROR, FAILED, TIMEOUT, Result
 
 # The worker's own SIGALRM stops a cell at its time limit and reports it; the parent steps in only
 # when that did not happen this long after the limit (the worker unwinds a framework call first).
@@ -66,9 +67,11 @@ def tagged(impl, backend) -> str:
 
 
 def _lost_cell(cell, session, stuck, exitcode) -> Result:
-    """The Result of a cell whose worker died (error, naming the signal) or was stuck (timeout)."""
+    """The Result of a cell whose worker died (failed, naming the signal; an error without one) or was stuck (timeout)."""
     contract, impl = cell.contract, session.impl
-    result = session._result(cell, TIMEOUT if stuck else ERROR)
+    # A signal is a native crash (the kit runs no native code of its own): the implementation's failure.
+    crashed = exitcode is not None and exitcode < 0
+    result = session._result(cell, TIMEOUT if stuck else FAILED if crashed else ERROR)
     if stuck:
         result.message = (f"{contract.id} did not finish within {session.timeout:g} s on {impl.label} / {cell.device}, and "
                           f"its worker process did not stop {GRACE_SECONDS:g} s later (stuck where the time limit cannot "

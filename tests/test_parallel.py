@@ -60,15 +60,24 @@ def test_a_run_whose_last_cells_are_blocked_ends_without_waiting_on_idle_workers
     assert [r.status for r in session.run(jobs=2)] == [outcomes.FAILED, outcomes.BLOCKED, outcomes.BLOCKED]
 
 
-def test_a_worker_killed_by_sigabrt_costs_only_its_cell_and_the_run_goes_on():
-    session = pipeline.open_session(impl="keras", layer="tests.unruly:AbortsOnRank3Input", profile="quick", seed=5,
-                                    contracts=["DENSE-SHAPE-2D", "DENSE-SHAPE-3D", "DENSE-SHAPE-4D", "DENSE-SHAPE-ND"])
-    results = {r.contract_id: r for r in session.run(jobs=2)}
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_layer_that_aborts_its_process_fails_only_its_own_cell_and_the_report_is_intact(tmp_path, capsys, jobs):
+    """Cells run isolated by default, with one worker as with two: the abort fails its cell, named by its signal."""
+    import json
+
+    from conformance import cli
+
+    report = tmp_path / "report.json"
+    status = cli.main(["run", "--impl", "keras", "--layer", "tests.unruly:AbortsOnRank3Input", "--profile", "quick",
+                       "--seed", "5", "--jobs", jobs, "--report-json", str(report),
+                       "--contracts", "DENSE-SHAPE-2D", "DENSE-SHAPE-3D", "DENSE-SHAPE-4D", "DENSE-SHAPE-ND"])
+    assert status == outcomes.EXIT_FAILED
+    results = {r["contract_id"]: r for r in json.loads(report.read_text())["results"]}
     aborted = results.pop("DENSE-SHAPE-3D")
-    assert aborted.status == outcomes.ERROR
-    assert aborted.message == "the worker process died with SIGABRT while running this cell"
-    assert "--contracts DENSE-SHAPE-3D --seed 5" in aborted.reproduce
-    assert {r.status for r in results.values()} == {outcomes.PASSED}, {k: r.status for k, r in results.items()}
+    assert aborted["status"] == outcomes.FAILED
+    assert aborted["message"] == "the worker process died with SIGABRT while running this cell"
+    assert "--contracts DENSE-SHAPE-3D --seed 5" in aborted["reproduce"]
+    assert {r["status"] for r in results.values()} == {outcomes.PASSED}, results
     assert len(results) == 3  # the cells after the crash ran in the replacement worker
 
 
