@@ -327,8 +327,11 @@ def _fingerprint(drawn):
 
 def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
     budget = _ShrinkBudget(SHRINK_SECONDS)
+    unavailable = []  # NotApplicable is final: raised inside hypothesis it would be shrunk like a failure
 
     def check(**drawn):
+        if unavailable:
+            return
         drawn = reproduce.recording(drawn)  # st.data() draws are kept, so the example can be written down
         key = _fingerprint(drawn)
         if not budget.should_run(key):
@@ -342,12 +345,16 @@ def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
             with impl.on_device(device), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 contract.check(impl, **drawn)
+        except NotApplicable as error:
+            unavailable.append(error)
         except Exception:
             budget.record_failure(key)
             raise
 
     check.__name__ = contract.id.replace("-", "_").lower()
     drive(check, contract.given, profile, seed, contract.examples, contract)
+    if unavailable:
+        raise unavailable[0]
 
 
 def drive(check, strategies, profile, seed, examples=(), contract=None) -> None:

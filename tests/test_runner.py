@@ -248,3 +248,24 @@ def test_a_check_drawing_from_data_records_its_draws_for_the_snippet(impl):
     replayed = reproduce.Replayed([0, 1])
     with pytest.raises(AssertionError, match="1 > 0"):
         interactive(impl, replayed)
+
+
+def test_not_applicable_midway_is_final_and_is_not_shrunk():
+    """A contract that finds partway through that it does not apply says so at once: hypothesis would
+    otherwise shrink the NotApplicable like a failure (up to the shrink budget), and later examples are not run."""
+    from hypothesis import strategies as st
+
+    from conformance import adapters, registry
+    from conformance.outcomes import NOT_APPLICABLE
+
+    calls = []
+
+    def check(impl, value):
+        calls.append(value)
+        if value >= 5:
+            raise registry.NotApplicable(f"not for {value}")
+
+    contract = registry.Contract("TEST-NA-MIDWAY", "generic", "MUST", "s", "r", check, given={"value": st.integers(0, 100)})
+    result = runner.run_cell(contract, adapters.load("reference"), "default", "default", seed=1)
+    assert result.status == NOT_APPLICABLE and result.message.startswith("not for ")
+    assert sum(v >= 5 for v in calls) == 1, calls
