@@ -57,10 +57,15 @@ def add_arguments(parser):
         "(and on JAX when installed) and rewrite <out>/keras-layers-status.json",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for --refresh-status and --refresh-layers (default 0)")
+    parser.add_argument("--confirm", nargs="+", default=None, metavar="REPORT",
+                        help="instead: exit 1 unless every failed, timed-out or kit-error cell of these JSON reports of the layer "
+                        "table is a confirmed finding of <out>/keras-layers-findings.toml")
 
 
 def command(args) -> int:
     out = Path(args.out)
+    if args.confirm:
+        return confirm_reports(args.confirm, out)
     status_path = out / "status.json"
     if args.refresh_status:
         write_status(status_path, refresh_status(seed=args.seed))
@@ -444,6 +449,34 @@ def unconfirmed_failures(status, findings) -> list[tuple[str, str, str, str]]:
         if entry["status"] in (*FAILING, ERROR)
         and not any(confirms(f, backend, layer, contract_id) for f in findings)
     ]
+
+
+def confirm_reports(paths, out) -> int:
+    """0 when every failing cell of the JSON reports ``paths`` (runs over layer specs) is explained by a
+    confirmed finding of ``out``'s table, else 1, listing those that are not."""
+    out = Path(out)
+    findings = layer_table(out)[2]
+    table = {"layers": {}, "other_backends": {}}
+    for path in paths:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+        backend = report["implementation"].get("backend", "tensorflow")
+        by_layer = {}
+        for result in results_of(report):
+            by_layer.setdefault(result.impl.partition("+")[2], []).append(result)
+        layers = {label: summarise(cells) for label, cells in by_layer.items()}
+        if "," in backend:  # a run across backends
+            table["agreement"] = {"layers": layers}
+        elif backend == "tensorflow":
+            table["layers"] = layers
+        else:
+            table["other_backends"][backend] = {"layers": layers}
+    unconfirmed = unconfirmed_failures(table, findings)
+    for backend, layer, contract_id, what in unconfirmed:
+        print(f"keras-conformance docs: {layer} on {backend}: {contract_id} {what}, and no finding in "
+              f"{out / LAYER_FINDINGS} confirms it", file=sys.stderr)
+    if not unconfirmed:
+        print(f"keras-conformance docs: every failing cell of {len(paths)} report(s) is a confirmed finding")
+    return 1 if unconfirmed else 0
 
 
 def keras_layers_page(all_contracts, layer_specs, status, findings, agreement_specs=()) -> str:

@@ -135,3 +135,17 @@ def test_the_index_lists_every_retired_id_with_the_contract_that_does_its_job():
     page = docs.contracts_index(list(registry.AREAS), catalog.all_contracts())
     for old, new in registry.ALIASES.items():
         assert f"| {old} | [{new}](" in page
+
+
+def test_confirm_passes_a_report_whose_failures_are_confirmed_findings_and_names_the_others(tmp_path, capsys):
+    import json
+
+    finding = next(f for f in docs.layer_table(DOCS)[2] if "layer" in f and f.get("backend", "tensorflow") == "tensorflow")
+    failed = {"contract_id": docs.contracts_of(finding)[0], "area": "generic", "level": "MUST", "device": "default",
+              "impl": f"keras+{finding['layer']}", "status": "failed", "message": "m", "seed": 0, "profile": "quick"}
+    report = tmp_path / "layers.json"
+    report.write_text(json.dumps({"implementation": {"backend": "tensorflow"}, "results": [failed]}))
+    assert cli.main(["docs", "--confirm", str(report)]) == 0
+    report.write_text(json.dumps({"implementation": {"backend": "tensorflow"}, "results": [{**failed, "impl": "keras+Unheard"}]}))
+    assert cli.main(["docs", "--confirm", str(report)]) == 1
+    assert f"Unheard on tensorflow: {failed['contract_id']} failed" in capsys.readouterr().err
