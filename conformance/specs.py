@@ -178,7 +178,11 @@ class LayerSpec:
         if self.inputs is not None:
             return self._call_args(batch_sizes, mask and self.masks)
         if self.call_kwargs:  # constant call arguments go with a CallArgs, the one form that carries them
-            return self.examples(batch_sizes).map(lambda x: CallArgs((x,), {}))
+            return self._one_input(batch_sizes).map(lambda x: CallArgs((x,), {}))
+        return self._one_input(batch_sizes)
+
+    def _one_input(self, batch_sizes):
+        """The arrays of the one-input shorthand (``input_shape``, ``input_dtype``, ``input_range``)."""
 
         @st.composite
         def draw_inputs(draw):
