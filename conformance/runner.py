@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import traceback
+import unittest
 import warnings
 import zlib
 
@@ -327,11 +328,8 @@ def _fingerprint(drawn):
 
 def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
     budget = _ShrinkBudget(SHRINK_SECONDS)
-    unavailable = []  # NotApplicable is final: raised inside hypothesis it would be shrunk like a failure
 
     def check(**drawn):
-        if unavailable:
-            return
         drawn = reproduce.recording(drawn)  # st.data() draws are kept, so the example can be written down
         key = _fingerprint(drawn)
         if not budget.should_run(key):
@@ -346,15 +344,25 @@ def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
                 warnings.simplefilter("ignore")
                 contract.check(impl, **drawn)
         except NotApplicable as error:
-            unavailable.append(error)
+            raise _Final(error) from None
         except Exception:
             budget.record_failure(key)
             raise
 
     check.__name__ = contract.id.replace("-", "_").lower()
-    drive(check, contract.given, profile, seed, contract.examples, contract)
-    if unavailable:
-        raise unavailable[0]
+    try:
+        drive(check, contract.given, profile, seed, contract.examples, contract)
+    except _Final as stop:
+        raise stop.error from None
+
+
+class _Final(unittest.SkipTest):
+    """A NotApplicable on its way out of hypothesis, which re-raises a skip at once instead of shrinking
+    it as a failure: that a contract does not apply is final, whatever example found it."""
+
+    def __init__(self, error):
+        super().__init__(str(error))
+        self.error = error
 
 
 def drive(check, strategies, profile, seed, examples=(), contract=None) -> None:

@@ -260,12 +260,14 @@ def test_not_applicable_midway_is_final_and_is_not_shrunk():
 
     calls = []
 
-    def check(impl, value):
+    def check(impl, data):  # draws inside the check, as the generic contracts do (replays must stay consistent)
+        value = data.draw(st.integers(0, 100))
         calls.append(value)
         if value >= 5:
+            data.draw(st.integers(0, 9))
             raise registry.NotApplicable(f"not for {value}")
 
-    contract = registry.Contract("TEST-NA-MIDWAY", "generic", "MUST", "s", "r", check, given={"value": st.integers(0, 100)})
+    contract = registry.Contract("TEST-NA-MIDWAY", "generic", "MUST", "s", "r", check, given={"data": st.data()})
     result = runner.run_cell(contract, adapters.load("reference"), "default", "default", seed=1)
     assert result.status == NOT_APPLICABLE and result.message.startswith("not for ")
     assert sum(v >= 5 for v in calls) == 1, calls
