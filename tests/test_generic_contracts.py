@@ -26,7 +26,9 @@ CORRECT_LAYERS = {
     "BatchNormalization": LayerSpec("keras.layers:BatchNormalization", input_shape=(4,)),
     "Dropout": LayerSpec("keras.layers:Dropout", kwargs={"rate": 0.5}, input_shape=(4,), stochastic_in_training=True),
 }
-IMPLEMENTATIONS = [("keras", None), ("tf_keras", None), ("reference", None)] + [("keras", name) for name in CORRECT_LAYERS]
+# Keras's own layers pass every generic contract in the layer table (docs/keras-layers.md), which CI reruns fresh
+# (`keras-conformance docs --confirm`); here the Dense spec of each framework, and the layers some tests use below.
+IMPLEMENTATIONS = [("keras", None), ("tf_keras", None), ("reference", None)]
 MASKS_AND_STATE = {"GENERIC-MASK-PROPAGATED-AS-COMPUTED", "GENERIC-MASKED-POSITIONS-IGNORED", "GENERIC-RNN-STATE-CONTINUES"}
 
 

@@ -128,14 +128,22 @@ def check_agreement_outputs(impl, data):
     """Build the layer on every backend with weights the first backend drew, call each on the same drawn
     input, and compare every pair of outputs within twice the largest float32-versus-float64 gap of any
     backend (each against its own float64 twin, same weights) plus 16 float32 ulps of the largest output."""
+    compared = _outputs_everywhere(impl, data)
+    if compared is not None:
+        _, _, answers, allowance = compared
+        _require_close("the outputs", {b: a["outputs"] for b, a in answers.items()}, allowance)
+
+
+def _outputs_everywhere(impl, data):
+    """``(x, weights, answers, allowance)``: a drawn example run on every backend with the same drawn weights,
+    and the float32 allowance its float64 twins give; ``None`` when every backend rejects it the same way."""
     x = _draw_example(impl, data)
     weights = _draw_weights(impl, data, x)
     answers = _everywhere(impl, x, weights)
     if not answers:
-        return
+        return None
     twins = _twins(impl, x, weights)
-    allowance = _allowance([(answers[b]["outputs"], twin["outputs"]) for b, twin in twins.items()])
-    _require_close("the outputs", {b: a["outputs"] for b, a in answers.items()}, allowance)
+    return x, weights, answers, _allowance([(answers[b]["outputs"], twin["outputs"]) for b, twin in twins.items()])
 
 
 @contract(
@@ -277,13 +285,10 @@ def check_agreement_saved_file_loads_everywhere(impl, data):
     """Save a model of the layer (drawn weights) on each backend in turn, load each file on every other
     backend, call it on the same drawn input, and compare with the saving backend's outputs within the
     allowance of AGREEMENT-OUTPUTS."""
-    x = _draw_example(impl, data)
-    weights = _draw_weights(impl, data, x)
-    answers = _everywhere(impl, x, weights)
-    if not answers:
+    compared = _outputs_everywhere(impl, data)
+    if compared is None:
         return
-    twins = _twins(impl, x, weights)
-    allowance = _allowance([(answers[b]["outputs"], twin["outputs"]) for b, twin in twins.items()])
+    x, weights, _, allowance = compared
     for source in impl.names:
         saved = impl.ask(source, kind="run", x=x, weights=weights, save=True)
         if "raised" in saved:
