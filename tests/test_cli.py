@@ -82,7 +82,7 @@ def test_an_exception_raised_by_the_kit_is_an_error_exit_3_not_a_failure(monkeyp
     namespace = {"__name__": oracles.__name__}
     exec(compile(source, oracles.__file__, "exec"), namespace)
     monkeypatch.setattr(oracles, "forward", namespace["forward"])
-    assert main(["run", "--impl", "keras", "--contracts", "DENSE-FORWARD-LINEAR", "--profile", "quick", "--seed", "1"]) == 3
+    assert main(["run", "--impl", "keras", "--contracts", "DENSE-FORWARD-LINEAR", "--profile", "quick", "--seed", "1", "--in-process"]) == 3
     out = capsys.readouterr().out
     assert "KIT ERROR DENSE-FORWARD-LINEAR" in out and "not the implementation's failure" in out
     assert "ZeroDivisionError: the oracle divided by zero" in out
