@@ -690,23 +690,6 @@ class RMSNormCastsToFloat32(keras.layers.Layer):
         return input_shape
 
 
-class CorrectRMSNormInFloat32(keras.layers.Layer):
-    """RMS normalization computed in float32 whatever the layer's dtype, cast back to it (keras-hub's
-    LlamaLayerNorm does this): correct, but its float64 form is no float64 reference, so the contracts
-    that bound float32 rounding by one must say they cannot, not fail on a 1-ulp difference."""
-
-    def build(self, input_shape):
-        self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="ones")
-
-    def call(self, inputs):
-        values = ops.cast(inputs, "float32")
-        normalized = values * ops.rsqrt(ops.mean(values * values, axis=-1, keepdims=True) + 1e-6) * ops.cast(self.scale, "float32")
-        return ops.cast(normalized, self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-
 class PositionTablePinnedToHost(keras.layers.Layer):
     """Adds a learned position table that it always creates on CPU:0 (to spare accelerator memory): on any
     other device the table stays behind and is copied over at every call."""
@@ -1113,7 +1096,6 @@ SPECS = {
     RandomFeaturesNotWeights: _spec(RandomFeaturesNotWeights, (3,), kwargs={"features": 4}),
     RMSNormCastsToFloat32: _spec(RMSNormCastsToFloat32, ((3,), (None, 3))),
     PositionTablePinnedToHost: _spec(PositionTablePinnedToHost, (None, 3)),
-    CorrectRMSNormInFloat32: _spec(CorrectRMSNormInFloat32, (None, 5)),
     ScaleHalfPrecisionFallback: _spec(ScaleHalfPrecisionFallback, ((3,), (2, 3))),
     CorrectPositionTable: _spec(CorrectPositionTable, (None, 3), kwargs={"max_length": 4}),
     ScaleClipsOnHost: _spec(ScaleClipsOnHost, (3,)),
