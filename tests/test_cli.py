@@ -8,6 +8,11 @@ import pytest
 from conformance import catalog, oracles, outcomes
 from conformance.cli import main
 
+# What these tests check (exit statuses, the matrix, reports) does not depend on where cells run, so most of them run
+# in this process and spare a worker's start (about 6 s of TensorFlow import each); isolation has its own tests in
+# tests/test_parallel.py, and tests/test_one_path.py shows the isolated and in-process runs give equal verdicts.
+IN_PROCESS = ["--in-process"]
+
 
 def test_list_prints_every_contract(capsys):
     assert main(["list"]) == outcomes.EXIT_OK
@@ -25,13 +30,13 @@ def test_a_pattern_matching_nothing_selects_nothing_exit_5(capsys):
 def test_every_selected_cell_skipped_is_nothing_run_exit_5(tmp_path, capsys):
     skip_all = tmp_path / "skip.toml"
     skip_all.write_text('[[expected]]\ncontract = "DENSE-SHAPE-2D"\nreason = "not today"\nmode = "skip"\n')
-    argv = ["run", "--impl", "keras", "--contracts", "DENSE-SHAPE-2D", "--profile", "quick", "--xfail", str(skip_all)]
+    argv = ["run", "--impl", "keras", "--contracts", "DENSE-SHAPE-2D", "--profile", "quick", "--xfail", str(skip_all), *IN_PROCESS]
     assert main(argv) == 5
     assert "exit status 5" in capsys.readouterr().out
 
 
 def test_run_prints_the_matrix_and_exits_0_when_every_must_passes(capsys):
-    assert main(["run", "--impl", "keras", "--contracts", "DENSE-SHAPE-2D", "--profile", "quick", "--seed", "1"]) == 0
+    assert main(["run", "--impl", "keras", "--contracts", "DENSE-SHAPE-2D", "--profile", "quick", "--seed", "1", *IN_PROCESS]) == 0
     out = capsys.readouterr().out
     assert "profile: quick   seed: 1" in out
     assert "1 contract, 1 cell" in out
@@ -54,7 +59,7 @@ def test_run_shows_one_column_per_device_and_why_gpu_is_skipped(capsys):
 
 def test_a_must_failure_exits_1_and_lists_every_failing_must_id(capsys):
     argv = ["run", "--impl", "keras", "--layer", "tests.mutants.layers:BiasAddedTwice", "--contracts", "DENSE-FORWARD-*",
-            "--profile", "quick", "--seed", "3"]
+            "--profile", "quick", "--seed", "3", *IN_PROCESS]
     assert main(argv) == outcomes.EXIT_FAILED == 1
     out = capsys.readouterr().out
     assert "FAILED DENSE-FORWARD-LINEAR [MUST] on keras+BiasAddedTwice / CPU:0" in out
@@ -67,7 +72,7 @@ def test_a_must_failure_exits_1_and_lists_every_failing_must_id(capsys):
 
 def test_a_should_finding_exits_0_unless_fail_on_should(capsys):
     argv = ["run", "--impl", "keras", "--layer", "examples.book.simple_dense:SimpleDense", "--contracts",
-            "LAYER-REJECT-CHANGED-DIM-VALUEERROR", "--profile", "quick", "--seed", "1"]
+            "LAYER-REJECT-CHANGED-DIM-VALUEERROR", "--profile", "quick", "--seed", "1", *IN_PROCESS]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "Findings (SHOULD contracts: reported, not failing the run)" in out
@@ -140,7 +145,7 @@ def test_a_module_that_blows_up_on_import_is_a_usage_error(source, message, tmp_
 
 def test_a_partial_as_layer_runs_every_lifecycle_contract_and_is_named(capsys):
     argv = ["run", "--impl", "keras", "--layer", "tests.unruly:PartialSimpleDense", "--contracts", "lifecycle", "DENSE-SHAPE-2D",
-            "--profile", "quick", "--seed", "1"]
+            "--profile", "quick", "--seed", "1", *IN_PROCESS]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "KIT ERROR" not in out and "on keras+partial(SimpleDense)" in out
@@ -149,7 +154,7 @@ def test_a_partial_as_layer_runs_every_lifecycle_contract_and_is_named(capsys):
 def test_a_layer_whose_build_raises_gives_one_failure_and_blocked_cells(tmp_path, capsys):
     report = tmp_path / "build.json"
     argv = ["run", "--impl", "keras", "--layer", "tests.unruly:BuildRaises", "--profile", "quick", "--seed", "1",
-            "--report-json", str(report)]
+            "--report-json", str(report), *IN_PROCESS]
     assert main(argv) == 1
     out = capsys.readouterr().out
     record = json.loads(report.read_text())
@@ -162,7 +167,7 @@ def test_a_layer_whose_build_raises_gives_one_failure_and_blocked_cells(tmp_path
 
 
 def test_explicit_build_that_never_marks_built_is_one_finding_not_a_flood(capsys):
-    argv = ["run", "--impl", "keras", "--layer", "tests.unruly:NeverMarkedBuilt", "--profile", "quick", "--seed", "1"]
+    argv = ["run", "--impl", "keras", "--layer", "tests.unruly:NeverMarkedBuilt", "--profile", "quick", "--seed", "1", *IN_PROCESS]
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "MUST contracts failing: 1 (1 cells): GENERIC-EXPLICIT-BUILD" in out
@@ -191,7 +196,7 @@ def test_a_report_that_cannot_be_written_at_the_end_does_not_stop_the_others(tmp
     monkeypatch.setattr(report, "write_json", refuse)
     html = tmp_path / "ok.html"
     argv = ["run", "--impl", "keras", "--contracts", "DENSE-SHAPE-2D", "--profile", "quick",
-            "--report-json", str(tmp_path / "no.json"), "--report-html", str(html)]
+            "--report-json", str(tmp_path / "no.json"), "--report-html", str(html), *IN_PROCESS]
     assert main(argv) == 3
     assert html.exists()
     assert "could not write the report (Permission denied)" in capsys.readouterr().err
@@ -201,7 +206,7 @@ def test_reports_get_the_mode_the_umask_gives(tmp_path):
     previous = os.umask(0o022)
     try:
         path = tmp_path / "r.json"
-        assert main(["run", "--impl", "keras", "--contracts", "DENSE-SHAPE-2D", "--profile", "quick", "--report-json", str(path)]) == 0
+        assert main(["run", "--impl", "keras", "--contracts", "DENSE-SHAPE-2D", "--profile", "quick", "--report-json", str(path), *IN_PROCESS]) == 0
         assert path.stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(previous)

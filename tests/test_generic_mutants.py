@@ -10,6 +10,8 @@ from conformance import adapters, catalog, outcomes, runner
 from tests.mutants import generic as zoo
 
 SEED = 20240611  # fixed, so a mutant that survives does so on every run, not on unlucky ones
+# One seed per correct layer, taken in turn from these, so both seeds run in every test run and each layer's run costs
+# one pass over the contracts (fresh seeds on every contract are the fresh-seed runs' job; see the closing notes).
 CORRECT_SEEDS = (1, 20240611)
 
 
@@ -53,12 +55,12 @@ MUST_GENERIC = [contract for contract in catalog.all_contracts() if contract.are
 @pytest.mark.parametrize("layer_class", zoo.CORRECT, ids=lambda layer_class: layer_class.__name__)
 def test_correct_layer_passes_every_must_generic_contract(layer_class):
     impl = implementation_for(layer_class)
+    seed = CORRECT_SEEDS[zoo.CORRECT.index(layer_class) % len(CORRECT_SEEDS)]
     bad = []
-    for seed in CORRECT_SEEDS:
-        for contract in MUST_GENERIC:
-            result = runner.run_cell(contract, impl, device_for(contract), profile="quick", seed=seed)
-            if result.status in (outcomes.FAILED, outcomes.ERROR, outcomes.TIMEOUT):
-                bad.append(f"{contract.id} seed {seed}: {result.status}: {result.message}")
+    for contract in MUST_GENERIC:
+        result = runner.run_cell(contract, impl, device_for(contract), profile="quick", seed=seed)
+        if result.status in (outcomes.FAILED, outcomes.ERROR, outcomes.TIMEOUT):
+            bad.append(f"{contract.id} seed {seed}: {result.status}: {result.message}")
     assert not bad, f"{layer_class.__name__}, a correct layer, does not pass:\n" + "\n".join(bad)
 
 

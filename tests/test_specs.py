@@ -109,7 +109,7 @@ def test_a_spec_layer_is_checked_by_name_and_the_dense_contracts_do_not_apply(tm
     report = tmp_path / "conv.json"
     argv = ["run", "--impl", "keras", "--layer", "keras.layers:Conv1D", "--layer-kwargs", '{"filters": 2, "kernel_size": 3}',
             "--input-shape", "8,3", "--contracts", "GENERIC-EXPLICIT-BUILD", "DENSE-SHAPE-2D", "--profile", "quick",
-            "--report-json", str(report)]
+            "--report-json", str(report), "--in-process"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "layer keras.layers:Conv1D" in out
@@ -133,7 +133,8 @@ def test_a_spec_file_checks_every_layer_in_it(tmp_path, capsys):
         '[[layer]]\nlayer = "keras.layers:Conv1D"\nkwargs = { filters = 2, kernel_size = 3 }\ninput_shape = [8, 3]\n\n'
         '[[layer]]\nlayer = "keras.layers:LayerNormalization"\ninput_shape = [4]\n'
     )
-    argv = ["run", "--impl", "keras", "--layer-spec", str(tmp_path / "layers.toml"), "--contracts", "DENSE-SHAPE-2D", "--profile", "quick"]
+    argv = ["run", "--impl", "keras", "--layer-spec", str(tmp_path / "layers.toml"), "--contracts", "DENSE-SHAPE-2D", "--profile", "quick",
+            "--in-process"]  # what is checked here does not depend on where cells run: spares a worker's start
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "layer keras.layers:Conv1D" in out and "layer keras.layers:LayerNormalization" in out and "all 2 layers:" in out
