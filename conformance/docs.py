@@ -17,7 +17,7 @@ import tomllib
 import sys
 from pathlib import Path
 
-from conformance.outcomes import ERROR, FAILED, FAILING, LEVELS, MUST, PASSED, SKIPPED, XPASSED, Result, Status
+from conformance.outcomes import ERROR, FAILED, FAILING, LEVELS, MUST, NOT_APPLICABLE, PASSED, SKIPPED, XPASSED, Result, Status
 
 IMPLEMENTATIONS = {"reference": "reference", "keras": "Keras 3", "tf_keras": "tf_keras"}
 # Keras 3 on a backend other than TensorFlow: status.json key -> (KERAS_BACKEND, title). Each runs in a child
@@ -311,15 +311,15 @@ def findings_page(contracts, status, findings=()) -> str:
     for impl, title in titles.items():
         runs_on = [c for c in contracts if (c.area == "agreement") == (impl == ACROSS)]
         lines += [f"## {title}", ""] + _status_lines(runs_on, status, impl)
-        lines += _confirmed_findings([f for f in findings if "layer" not in f and _findings_key(f) == impl])
+        lines += _confirmed_findings([f for f in findings if "layer" not in f and impl in _findings_keys(f)])
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _findings_key(finding) -> str:
-    """The status.json key of the implementation a confirmed finding is about: Keras 3 on its backend
+def _findings_keys(finding) -> list[str]:
+    """The status.json keys of the implementations a confirmed finding is about: Keras 3 on each of its backends
     (``across``: the backends compared with each other)."""
-    backend = finding.get("backend", "tensorflow")
-    return "keras" if backend == "tensorflow" else ACROSS if backend == "across" else f"keras[{backend}]"
+    return ["keras" if backend == "tensorflow" else ACROSS if backend == "across" else f"keras[{backend}]"
+            for backend in backends_of(finding)]
 
 
 def _status_lines(contracts, status, impl) -> list[str]:
@@ -361,6 +361,12 @@ def contracts_of(finding) -> list[str]:
     return finding["contracts"] if "contracts" in finding else [finding["contract"]]
 
 
+def backends_of(finding) -> list[str]:
+    """The Keras 3 backends a confirmed finding is about (its ``backends``, or its ``backend``; tensorflow when it
+    names none): one snippet, run with each ``KERAS_BACKEND``, shows the behaviour on each."""
+    return finding["backends"] if "backends" in finding else [finding.get("backend", "tensorflow")]
+
+
 # -- the table of Keras's own layers ----------------------------------------------------------------
 
 LAYER_SPECS = "keras-layers.toml"  # the layers, as layer specs
@@ -369,7 +375,7 @@ LAYER_FINDINGS = "keras-layers-findings.toml"  # failures confirmed as Keras's r
 AGREEMENT_SPECS = "keras-agreement.toml"  # layer configs where backends are known to differ: the agreement section
 
 
-LAYER_BACKENDS = ("jax",)  # the table's other columns: Keras 3 on these backends, when installed
+LAYER_BACKENDS = ("jax", "torch", "numpy", "openvino")  # the table's other sections: Keras 3 on these backends, when installed
 
 
 def refresh_layers(spec_path, seed=0, profile="quick") -> dict:
@@ -422,10 +428,12 @@ def layer_table(out):
 
 
 def layer_tables(status, across=False) -> dict:
-    """Backend -> {layer: {contract: outcome}}: the TensorFlow table, then those of the other backends,
-    then (``across``) the agreement table of the backends compared, as ``across``."""
+    """Backend -> {layer: {contract: outcome}}: the TensorFlow table, then those of the other backends (in
+    LAYER_BACKENDS order), then (``across``) the agreement table of the backends compared, as ``across``."""
     tables = {status.get("backend", "tensorflow"): status.get("layers", {})}
-    tables.update({backend: table["layers"] for backend, table in status.get("other_backends", {}).items()})
+    others = status.get("other_backends", {})
+    order = {backend: i for i, backend in enumerate(LAYER_BACKENDS)}
+    tables.update({backend: others[backend]["layers"] for backend in sorted(others, key=lambda b: (order.get(b, len(order)), b))})
     if across and "agreement" in status:
         tables["across"] = status["agreement"]["layers"]
     return tables
@@ -434,7 +442,7 @@ def layer_tables(status, across=False) -> dict:
 def confirms(finding, backend, layer, contract_id) -> bool:
     """Whether ``finding`` explains ``contract_id`` failing on ``layer`` with Keras 3 on ``backend``: a finding
     without a ``layer`` is about every layer; one without a ``backend`` is about TensorFlow."""
-    return (finding.get("backend", "tensorflow") == backend and finding.get("layer", layer) == layer
+    return (backend in backends_of(finding) and finding.get("layer", layer) == layer
             and contract_id in contracts_of(finding))
 
 
@@ -500,7 +508,7 @@ def keras_layers_page(all_contracts, layer_specs, status, findings, agreement_sp
     header = ["| layer | " + " | ".join(short.values()) + " |", "|---|" + "---|" * len(short)]
     for backend, table in layer_tables(status).items():
         if backend != status.get("backend", "tensorflow"):
-            lines += ["", f"## On {backend}", "", f"The same layers with `KERAS_BACKEND={backend}`.", ""]
+            lines += ["", f"## On {backend}", "", f"The same layers with `KERAS_BACKEND={backend}`.{_most_not_applicable(table)}", ""]
         lines += header
         for spec in layer_specs:
             row = table.get(spec.label, {})
@@ -514,8 +522,8 @@ def keras_layers_page(all_contracts, layer_specs, status, findings, agreement_sp
         lines.append("Every built-in layer in the table meets every generic contract that applies to it.")
     for finding in shown:
         where = f"{finding['layer']}: " if "layer" in finding else "every layer: "
-        on = (" (Keras 3 across backends)" if finding.get("backend") == "across"
-              else f" (Keras 3 on {finding['backend']})" if "backend" in finding else "")
+        on = (" (Keras 3 across backends)" if backends_of(finding) == ["across"]
+              else f" (Keras 3 on {', '.join(backends_of(finding))})" if "backend" in finding or "backends" in finding else "")
         lines += [f"### {where}{', '.join(contracts_of(finding))}{on}", "", _cell(finding["behaviour"]), "",
                   "```python", finding["snippet"].rstrip(), "```", ""]
     unconfirmed = unconfirmed_failures(status, findings)
@@ -523,6 +531,19 @@ def keras_layers_page(all_contracts, layer_specs, status, findings, agreement_sp
         lines += ["", "## Not yet confirmed", ""] + [f"- {layer} on {backend}: {contract_id} ({what})"
                                                       for backend, layer, contract_id, what in unconfirmed]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _most_not_applicable(table, shown=2) -> str:
+    """The commonest reasons why cells of ``table`` were not applicable (a capability the backend lacks, mostly),
+    as a sentence to follow a section's first line; empty when none was."""
+    reasons = {}
+    for contracts in table.values():
+        for entry in contracts.values():
+            if entry["status"] == NOT_APPLICABLE:
+                reason = entry["message"].split("\n")[0].rstrip(".")
+                reasons[reason] = reasons.get(reason, 0) + 1
+    commonest = sorted(reasons.items(), key=lambda item: -item[1])[:shown]
+    return "".join(f" {count} cells are n/a because {reason}." for reason, count in commonest if count > len(table))
 
 
 def _agreement_table(contracts, agreement_specs, status) -> list[str]:

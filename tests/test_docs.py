@@ -57,15 +57,39 @@ def test_the_keras_layer_table_covers_every_spec_and_holds_only_confirmed_findin
     known = {c.id for c in catalog.all_contracts()}
     for finding in findings:  # a confirmed finding names real contracts and shows the behaviour in plain Keras
         assert set(docs.contracts_of(finding)) <= known, finding
-        assert finding.get("backend", "tensorflow") in (*KERAS_BACKENDS, "across")
+        assert not ("backend" in finding and "backends" in finding), finding
+        assert set(docs.backends_of(finding)) <= {*KERAS_BACKENDS, "across"}, finding
         assert "import keras" in finding["snippet"] and finding["behaviour"].strip()
-        if "layer" in finding:
-            table = docs.layer_tables(status, across=True)[finding.get("backend", "tensorflow")]
-            assert all(table[finding["layer"]][c]["status"] == "failed" for c in docs.contracts_of(finding))
+        if len(docs.backends_of(finding)) > 1:  # one snippet for several backends: it must not pick one itself
+            assert "KERAS_BACKEND" not in finding["snippet"], finding["snippet"]
+        if "layer" in finding:  # a finding about a layer explains a failing cell on each of its backends
+            for backend in docs.backends_of(finding):
+                table = docs.layer_tables(status, across=True)[backend]
+                assert all(table[finding["layer"]][c]["status"] == "failed" for c in docs.contracts_of(finding)), (backend, finding["layer"])
 
 
 def _cell(status):
     return {"status": status, "message": "", "devices": {"default": status}}
+
+
+def test_one_finding_for_several_backends_confirms_each_of_them_and_no_other():
+    status = {"backend": "tensorflow", "layers": {"Dense": {"GENERIC-MIXED-PRECISION": _cell("failed")}},
+              "other_backends": {backend: {"layers": {"Dense": {"GENERIC-MIXED-PRECISION": _cell("failed")}}}
+                                 for backend in ("jax", "torch")}}
+    finding = {"layer": "Dense", "contract": "GENERIC-MIXED-PRECISION", "backends": ["tensorflow", "torch"],
+               "behaviour": "b", "snippet": "import keras"}
+    assert docs.unconfirmed_failures(status, [finding]) == [("jax", "Dense", "GENERIC-MIXED-PRECISION", "failed")]
+    page = docs.keras_layers_page(catalog.all_contracts(), [], status, [finding])
+    assert "### Dense: GENERIC-MIXED-PRECISION (Keras 3 on tensorflow, torch)" in page
+
+
+def test_a_backend_section_says_why_most_of_its_cells_are_not_applicable():
+    lacks = {"status": "not_applicable", "message": "the numpy backend does not train (fit raised)\nmore", "devices": {}}
+    status = {"backend": "tensorflow", "layers": {},
+              "other_backends": {"numpy": {"layers": {name: {"GENERIC-FIT-STEP-FINITE-GRADIENTS": lacks, "GENERIC-TRAINABLE-FALSE-FREEZES": lacks}
+                                                      for name in ("Dense", "Conv1D")}}}}
+    page = docs.keras_layers_page(catalog.all_contracts(), [], status, [])
+    assert "`KERAS_BACKEND=numpy`. 4 cells are n/a because the numpy backend does not train (fit raised)." in page
 
 
 def test_a_failing_cell_on_another_backend_is_unconfirmed_until_a_finding_for_that_backend_explains_it():
@@ -125,7 +149,7 @@ def test_each_shipped_expected_failure_is_a_confirmed_finding_of_its_backend():
     for path in shipped:
         backend = path.stem.removeprefix("keras-")
         for entry in xfail.ExpectedFailures.load(path).entries:
-            assert any(f.get("backend") == backend and entry.contract in docs.contracts_of(f) for f in findings), (
+            assert any(backend in docs.backends_of(f) and entry.contract in docs.contracts_of(f) for f in findings), (
                 f"{path.name}: {entry.contract} has no confirmed finding for {backend} in docs/{docs.LAYER_FINDINGS}")
 
 
@@ -140,7 +164,7 @@ def test_the_index_lists_every_retired_id_with_the_contract_that_does_its_job():
 def test_confirm_passes_a_report_whose_failures_are_confirmed_findings_and_names_the_others(tmp_path, capsys):
     import json
 
-    finding = next(f for f in docs.layer_table(DOCS)[2] if "layer" in f and f.get("backend", "tensorflow") == "tensorflow")
+    finding = next(f for f in docs.layer_table(DOCS)[2] if "layer" in f and "tensorflow" in docs.backends_of(f))
     failed = {"contract_id": docs.contracts_of(finding)[0], "area": "generic", "level": "MUST", "device": "default",
               "impl": f"keras+{finding['layer']}", "status": "failed", "message": "m", "seed": 0, "profile": "quick"}
     report = tmp_path / "layers.json"
