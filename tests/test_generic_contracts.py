@@ -255,6 +255,33 @@ def test_a_layer_that_cannot_be_rebuilt_from_its_config_is_a_should_finding_only
     assert same_layer.status == NOT_APPLICABLE and "GENERIC-CONFIG-SERIALIZABLE reports it" in same_layer.message, same_layer.message
 
 
+class _RefusesDeepcopy(list):
+    """A list that deepcopy refuses, as LayerNormalization's axis (a TrackedList whose tracker holds OpenVINO
+    outputs) is on Keras's OpenVINO backend."""
+
+    def __deepcopy__(self, memo):
+        raise TypeError("Cannot deepcopy 'openvino.Output' object.")
+
+
+@keras.saving.register_keras_serializable(package="conformance_tests")
+class ConfigRefusesDeepcopy(keras.layers.Dense):
+    """A Dense whose config holds such a list: from_config(get_config()) and .keras saving work."""
+
+    def __init__(self, units, axes=(-1,), **kwargs):
+        super().__init__(units, **kwargs)
+        self.axes = list(axes)
+
+    def get_config(self):
+        return {**super().get_config(), "axes": _RefusesDeepcopy(self.axes)}
+
+
+def test_a_config_the_kit_cannot_deep_copy_is_not_the_layers_failure():
+    impl = adapters.load("keras", spec=LayerSpec(ConfigRefusesDeepcopy, kwargs={"units": 3}))
+    for contract_id in ("GENERIC-CONFIG-SERIALIZABLE", "GENERIC-CONFIG-ROUND-TRIP-SAME-LAYER"):
+        result = run_cell(catalog.get(contract_id), impl, "default", "quick", SEED)
+        assert result.status == PASSED, f"{contract_id}: {result.status} {result.message}"
+
+
 def test_a_layer_whose_training_call_updates_statistics_differs_between_modes_by_design():
     """BatchNormalization normalizes with the batch's statistics in training and updates its moving ones: no
     randomness, yet its two modes differ; the update is what tells it from a layer that silently does."""
