@@ -110,8 +110,9 @@ class Contract:
             the cases the contract exists for, so a small profile samples the same space, not a blind one.
         rests_on: ids of the contracts this one presupposes; when one of them does not pass on the
             same device, this cell is reported as blocked by it instead of failing for the same cause.
-        fits: every example compiles and fits a model (seconds, against milliseconds for a layer
-            call), so it draws the fraction of the profile's examples that the fit areas draw.
+        fits: how many models every example compiles and fits (seconds each, against milliseconds for a
+            layer call; ``True`` is one, as in the fit areas): the contract draws that many times fewer of the
+            fit areas' share of the profile's examples (see ``runner.max_examples``).
     """
 
     id: str
@@ -125,7 +126,7 @@ class Contract:
     requires: Callable | None = field(default=None, repr=False, compare=False)
     examples: tuple = field(default=(), repr=False, compare=False)
     rests_on: tuple = ()
-    fits: bool = False
+    fits: int = 0
 
     @property
     def how_checked(self) -> str:
@@ -213,7 +214,7 @@ def _register(check, id, level, statement, rationale, given, per_device, require
         requires=requires,
         examples=tuple(dict(example) for example in examples),
         rests_on=tuple(p for p in (AREA_RESTS_ON[area] if rests_on is None else rests_on) if p != id),
-        fits=fits or area in FIT_AREAS,
+        fits=int(fits) or int(area in FIT_AREAS),
     )
 
 

@@ -121,9 +121,9 @@ def new_seed() -> int:
 
 
 # A contract whose every example fits a model (Contract.fits: the fit areas, and any contract declared
-# with fits=True) draws a third of the profile's examples, so that a profile costs about the same for
-# every contract. The cases each contract exists for are pinned with explicit examples
-# (``@contract(examples=...)``), which every profile runs on top of these draws.
+# with fits=True) draws a third of the profile's examples, one that fits N models per example (fits=N) a
+# 3N-th, so that a profile costs about the same for every contract. The cases each contract exists for
+# are pinned with explicit examples (``@contract(examples=...)``), which every profile runs on top of these.
 FIT_EXAMPLE_FRACTION = 3
 
 # Hypothesis shrinks for up to 300 s; a fit-based failure re-runs fit per shrink step, so a few
@@ -138,7 +138,7 @@ def max_examples(contract, profile: str) -> int:
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     if contract is not None and contract.fits:
-        return max(2, PROFILES[profile] // FIT_EXAMPLE_FRACTION)
+        return max(2, PROFILES[profile] // (FIT_EXAMPLE_FRACTION * contract.fits))
     return PROFILES[profile]
 
 

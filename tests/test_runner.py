@@ -271,3 +271,14 @@ def test_not_applicable_midway_is_final_and_is_not_shrunk():
     result = runner.run_cell(contract, adapters.load("reference"), "default", "default", seed=1)
     assert result.status == NOT_APPLICABLE and result.message.startswith("not for ")
     assert sum(v >= 5 for v in calls) == 1, calls
+
+
+def test_a_contract_that_fits_several_models_per_example_draws_that_many_times_fewer():
+    from conformance.options import PROFILES
+
+    several, one, none = (catalog.get(i) for i in ("GENERIC-COMPILED-UNKNOWN-BATCH", "TRAIN-SGD-STEP-EQUALS-TAPE", "GENERIC-OUTPUT-SHAPE"))
+    assert (several.fits, one.fits, none.fits) == (3, 1, 0)
+    assert runner.max_examples(none, "thorough") == PROFILES["thorough"]
+    assert runner.max_examples(one, "thorough") == PROFILES["thorough"] // 3
+    assert runner.max_examples(several, "thorough") == PROFILES["thorough"] // 9
+    assert runner.max_examples(several, "quick") == 2  # never fewer than two drawn examples
