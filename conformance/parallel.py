@@ -9,7 +9,9 @@ its :class:`~conformance.pipeline.Recipe`, then runs one cell at a time with
 
 A worker that dies (a segfault, ``os.abort()``, the out-of-memory killer) costs only the cell it was
 running, reported as failed with the signal (the kit runs no native code of its own; a worker that exits
-without a signal is a kit error); a worker stuck past the cell's time limit plus
+without a signal is a kit error). A worker that had run other cells first may have died of what they left
+behind (memory, a compile cache), so its cell runs once more in a fresh worker, and only a crash there is
+the cell's own. A worker stuck past the cell's time limit plus
 :data:`GRACE_SECONDS` (a kernel that SIGALRM cannot interrupt) is killed and its cell is a timeout.
 Either way a new worker takes its place and the run goes on.
 """
@@ -31,6 +33,7 @@ from conformance.outcomes import ERROR, FAILED, TIMEOUT, Result
 # The worker's own SIGALRM stops a cell at its time limit and reports it; the parent steps in only
 # when that did not happen this long after the limit (the worker unwinds a framework call first).
 GRACE_SECONDS = 60.0
+LOAD_SECONDS = 120.0  # a fresh worker's import of the framework, before a cell rerun in it starts
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,9 @@ def tagged(impl, backend) -> str:
     return f"{impl.name}@{backend}{impl.label[len(impl.name):]}"
 
 
-def _lost_cell(cell, session, stuck, exitcode) -> Result:
-    """The Result of a cell whose worker died (failed, naming the signal; an error without one) or was stuck (timeout)."""
+def _lost_cell(cell, session, stuck, exitcode, first_death=None) -> Result:
+    """The Result of a cell whose worker died (failed, naming the signal; an error without one) or was stuck
+    (timeout); ``first_death`` when this was the cell's second worker."""
     contract, impl = cell.contract, session.impl
     # A signal is a native crash (the kit runs no native code of its own): the implementation's failure.
     crashed = exitcode is not None and exitcode < 0
@@ -77,7 +81,7 @@ def _lost_cell(cell, session, stuck, exitcode) -> Result:
                           f"its worker process did not stop {GRACE_SECONDS:g} s later (stuck where the time limit cannot "
                           "interrupt it, such as a framework kernel): the worker was killed; raise the limit with --timeout")
     else:
-        result.message = death_message(exitcode)
+        result.message = death_message(exitcode) + (", and again in a fresh worker" if first_death else "")
     result.reproduce = runner.reproduce_command(impl, contract.id, session.seed, session.profile)
     return result
 
@@ -172,10 +176,13 @@ class Pool:
         return any(w.cell is not None for w in self.workers)
 
     def send(self, cell, session):
-        worker = self.idle()
-        worker.cell, worker.session = cell, session
-        worker.deadline = (time.monotonic() + session.timeout + GRACE_SECONDS) if session.timeout else None
         self.warm = session.recipe  # a replacement worker loads what the run is on now
+        self._give(self.idle(), cell, session)
+
+    def _give(self, worker, cell, session, first_death=None, loading=0.0):
+        """Send ``cell`` to ``worker``, its hard deadline ``loading`` seconds later for a worker still loading."""
+        worker.cell, worker.session, worker.first_death = cell, session, first_death
+        worker.deadline = (time.monotonic() + loading + session.timeout + GRACE_SECONDS) if session.timeout else None
         worker.connection.send((session.recipe, cell.contract.id, cell.device, session.profile, session.seed, session.timeout))
 
     def collect(self):
@@ -197,10 +204,17 @@ class Pool:
                 raise RuntimeError(f"a worker process ended before it had loaded the implementation (exit code "
                                    f"{worker.process.exitcode}); a script that runs with jobs > 1 must guard its "
                                    "entry point with if __name__ == '__main__'")
-            if worker.cell is not None:
-                ended.append((worker.cell, _lost_cell(worker.cell, worker.session, stuck, worker.process.exitcode)))
             worker.connection.close()
             self.workers[index] = self._start()
+            if worker.cell is None:
+                continue
+            exitcode = worker.process.exitcode
+            if not stuck and exitcode is not None and exitcode < 0 and worker.served and worker.first_death is None:
+                others = f"{worker.served} other cell" + ("s" if worker.served > 1 else "")
+                first_death = death_message(exitcode).replace("the worker process died", "the first died") + f", after {others}"
+                self._give(self.workers[index], worker.cell, worker.session, first_death, loading=LOAD_SECONDS)
+                continue
+            ended.append((worker.cell, _lost_cell(worker.cell, worker.session, stuck, exitcode, worker.first_death)))
         return ended
 
     def close(self, kill=False):
@@ -228,6 +242,8 @@ class _Worker:
         self.cell = None
         self.session = None
         self.deadline = None
+        self.served = 0  # cells it has finished: a crash after some may be theirs as much as its cell's
+        self.first_death = None  # how the cell's first worker died, when this one runs it again
 
     def receive(self):
         """``[(cell, Result)]`` sent since the last call; notes the worker's readiness."""
@@ -238,8 +254,11 @@ class _Worker:
                 if message == "ready":
                     self.ready = True
                 else:
+                    if self.first_death is not None:
+                        message.message = "; ".join(filter(None, [f"rerun in a fresh worker: {self.first_death}", message.message]))
                     ended.append((self.cell, message))
-                    self.cell, self.session, self.deadline = None, None, None
+                    self.cell, self.session, self.deadline, self.first_death = None, None, None, None
+                    self.served += 1
         except (EOFError, OSError):  # the worker died; collect() reports its cell
             pass
         return ended

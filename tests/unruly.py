@@ -62,6 +62,19 @@ class AbortsOnRank3Input(SimpleDense):
         return super().call(inputs)
 
 
+class AbortsOnceOnRank3Input(SimpleDense):
+    """call() on a rank-3 input kills its process with SIGABRT the first time only: it leaves the file named by
+    the UNRULY_CRASH_FLAG environment variable, then computes as the book's SimpleDense. A crash that does not
+    come back in a fresh process, as one brought on by what earlier cells left in a long-lived worker."""
+
+    def call(self, inputs):
+        flag = os.environ["UNRULY_CRASH_FLAG"]
+        if len(inputs.shape) == 3 and not os.path.exists(flag):
+            open(flag, "w").close()
+            os.abort()
+        return super().call(inputs)
+
+
 class CallIgnoresTheTimeLimit(SimpleDense):
     """call() ignores SIGALRM, then never returns: the kit's per-cell alarm cannot stop it, as it cannot
     stop a framework kernel stuck in native code."""
