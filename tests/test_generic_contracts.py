@@ -282,6 +282,33 @@ def test_a_config_the_kit_cannot_deep_copy_is_not_the_layers_failure():
         assert result.status == PASSED, f"{contract_id}: {result.status} {result.message}"
 
 
+class Float32InsideBatchNudge(keras.layers.Layer):
+    """Computes in float32 whatever its dtype (as keras-hub's LlamaLayerNorm does) and scales its output by
+    1 + nudge when its batch has more than one row: a batch dependence of about nudge * 2^23 float32 ulps."""
+
+    def __init__(self, nudge=2.0**-20, **kwargs):
+        super().__init__(**kwargs)
+        self.nudge = nudge
+
+    def call(self, inputs):
+        values = keras.ops.cast(inputs, "float32")
+        factor = 1.0 + self.nudge if inputs.shape[0] > 1 else 1.0
+        return keras.ops.cast(values * factor, self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "nudge": self.nudge}
+
+
+@pytest.mark.parametrize("nudge, expected", [(2.0**-20, NOT_APPLICABLE), (2.0**-12, FAILED)])
+def test_a_float64_twin_that_computes_in_float32_cannot_judge_a_gap_of_a_few_ulps_but_judges_a_larger_one(nudge, expected):
+    """8 float32 ulps between a row alone and in its batch: rounding or a bug, and without a float64 reference the
+    kit cannot tell (n/a, saying why); 2048 ulps is no rounding (failed)."""
+    impl = adapters.load("keras", spec=LayerSpec(Float32InsideBatchNudge, kwargs={"nudge": nudge}, input_shape=(4,)))
+    result = run_cell(catalog.get("GENERIC-BATCH-INDEPENDENCE"), impl, "default", "quick", SEED)
+    assert result.status == expected, result.message
+    assert ("computes in float32 inside" in result.message) == (expected == NOT_APPLICABLE), result.message
+
+
 def test_a_layer_whose_training_call_updates_statistics_differs_between_modes_by_design():
     """BatchNormalization normalizes with the batch's statistics in training and updates its moving ones: no
     randomness, yet its two modes differ; the update is what tells it from a layer that silently does."""

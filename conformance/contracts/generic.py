@@ -163,6 +163,42 @@ def _float32_allowance(pairs):
     return 2 * worst + float(np.spacing(np.float32(magnitude)))
 
 
+# A float64 twin that computes in float32 inside (keras-hub's LlamaLayerNorm casts its input to float32 whatever
+# its dtype) carries float32's own rounding, so its results bound nothing. A gap beyond the twin's allowance but
+# within this many float32 ulps of the largest output is then rounding or a bug, and the kit cannot tell which:
+# not applicable, with the reason. A bug the contracts exist for (a batch statistic, Python state in a traced
+# call, a half-precision fallback) moves outputs by far more, and fails as before.
+FLOAT32_INSIDE_ULPS = 64
+
+
+def _computes_in_float32(impl, twin, x64) -> bool:
+    """Whether the float64 ``twin`` computes in float32 inside: fed ``x64`` moved off the float32 grid, a float64
+    computation gives outputs that are not float32 values, one cast back from float32 gives nothing else.
+    Undecided (False) without float inputs or with integer-valued outputs."""
+    if not _float_inputs(x64):
+        return False
+    moved = structures.map_leaves(lambda leaf: leaf * (1 + 1e-9) + 1e-13 if structures.is_float(leaf) else leaf, x64)
+    values = structures.vector(_output(impl, twin, moved))
+    return bool(np.any(values != np.round(values)) and np.array_equal(values.astype(np.float32).astype(np.float64), values))
+
+
+def _require_within(impl, twin, x64, gap, allowance, magnitude, message):
+    """``gap`` within ``allowance``, else AssertionError(``message``); NotApplicable instead when the gap is within
+    FLOAT32_INSIDE_ULPS float32 ulps of ``magnitude`` and the twin computes in float32 inside."""
+    if gap <= allowance:
+        return
+    ulps = gap / float(np.spacing(np.float32(magnitude)))
+    if ulps <= FLOAT32_INSIDE_ULPS and _computes_in_float32(impl, twin, x64):
+        raise NotApplicable(f"{impl.spec.label}(dtype='float64') computes in float32 inside, so it is no float64 "
+                            f"reference, and a gap of {ulps:.3g} float32 ulps cannot be told from rounding: {message}")
+    raise AssertionError(message)
+
+
+def _magnitude(*outputs) -> float:
+    """The largest absolute value of the outputs."""
+    return max(float(np.max(np.abs(structures.vector(output)), initial=0.0)) for output in outputs)
+
+
 def _unless_spec_says_not(flag):
     """A ``requires`` that makes a contract n/a when the layer spec sets ``flag`` (a bool field) to False."""
 
@@ -653,8 +689,8 @@ def check_generic_batch_independence(impl, data):
         require(structures.shapes(row) == structures.shapes(in_full), f"layer(X[{i}:{i + 1}]) has output shapes "
                 f"{structures.shapes(row)}, row {i} of layer(X) {structures.shapes(in_full)}")
         gap = float(np.max(np.abs(structures.vector(row) - structures.vector(in_full)), initial=0.0))
-        require(gap <= allowance, f"row {i} of layer(X) is {in_full}, layer(X[{i}:{i + 1}]) is {row}: they differ by "
-                f"{gap:.3g}, more than the float32 allowance {allowance:.3g}")
+        _require_within(impl, twin, x64, gap, allowance, _magnitude(full), f"row {i} of layer(X) is {in_full}, "
+                        f"layer(X[{i}:{i + 1}]) is {row}: they differ by {gap:.3g}, more than the float32 allowance {allowance:.3g}")
 
 
 @contract(
@@ -674,18 +710,22 @@ def check_generic_compiled_equals_eager(impl, data):
     twin, x64 = _float64_twin(impl, layer, x)
     eager, compiled = _output(impl, layer, x), impl.compiled_call(layer, x)
     pairs = [(eager, _output64(impl, twin, x64)), (compiled, _output64(impl, twin, x64, compiled=True))]
-    _require_agrees("the compiled output", compiled, eager, pairs)
+    _require_agrees("the compiled output", compiled, eager, pairs, twin=(impl, twin, x64))
 
 
-def _require_agrees(what, output, eager, pairs, reference="the eager call"):
+def _require_agrees(what, output, eager, pairs, reference="the eager call", twin=None):
     """``output`` (``what``) has the shapes of ``eager`` (what ``reference`` gives) and is within the float32
-    allowance of ``pairs`` (see :func:`_float32_allowance`) of it."""
+    allowance of ``pairs`` (see :func:`_float32_allowance`) of it; ``twin``, ``(impl, twin, x64)``, when a
+    small gap may be n/a for a twin that computes in float32 inside (:func:`_require_within`)."""
     allowance = _float32_allowance(pairs)
     require(structures.shapes(output) == structures.shapes(eager),
             f"{what} has shapes {structures.shapes(output)}, {reference} {structures.shapes(eager)}")
     gap = float(np.max(np.abs(structures.vector(output) - structures.vector(eager)), initial=0.0))
-    require(gap <= allowance, f"{what} is {output}, {reference} gives {eager}: they differ by {gap:.3g}, more "
-            f"than the float32 allowance {allowance:.3g}")
+    message = f"{what} is {output}, {reference} gives {eager}: they differ by {gap:.3g}, more than the float32 allowance {allowance:.3g}"
+    if twin is None:
+        require(gap <= allowance, message)
+    else:
+        _require_within(*twin, gap, allowance, _magnitude(output, eager), message)
 
 
 # -- gradients and training --------------------------------------------------------------------------
