@@ -8,9 +8,10 @@ import pytest
 from conformance import catalog, oracles, outcomes
 from conformance.cli import main
 
-# What these tests check (exit statuses, the matrix, reports) does not depend on where cells run, so most of them run
-# in this process and spare a worker's start (about 6 s of TensorFlow import each); isolation has its own tests in
-# tests/test_parallel.py, and tests/test_one_path.py shows the isolated and in-process runs give equal verdicts.
+# What these tests check (exit statuses, the matrix, reports, usage errors) does not depend on where cells run, so
+# most of them run in this process and spare a worker's start (about 6 s of TensorFlow import each); isolation has
+# its own tests in tests/test_parallel.py, tests/test_one_path.py shows the isolated and in-process runs give equal
+# verdicts, and tests/test_specs.py has a usage error found by a worker.
 IN_PROCESS = ["--in-process"]
 
 
@@ -108,7 +109,7 @@ def test_an_exception_raised_by_the_kit_is_an_error_exit_3_not_a_failure(monkeyp
 )
 def test_usage_errors_exit_4_with_one_line_and_no_traceback(argv, message, capsys, tmp_path):
     with pytest.raises(SystemExit) if "--profile" in argv or "--timeout" in argv else _no_exit() as exit_info:
-        status = main(["run", "--impl", "keras", "--contracts", "DENSE-SHAPE-2D", *argv])
+        status = main(["run", "--impl", "keras", "--contracts", "DENSE-SHAPE-2D", *argv, *IN_PROCESS])
     status = exit_info.value.code if exit_info is not None else status
     err = capsys.readouterr().err
     assert status == outcomes.EXIT_USAGE_ERROR == 4
@@ -137,7 +138,7 @@ def test_a_module_that_blows_up_on_import_is_a_usage_error(source, message, tmp_
     monkeypatch.chdir(tmp_path)
     for option in ("--impl", "--layer"):
         spec = "blows_up" if option == "--impl" else "blows_up:Layer"
-        argv = ["run", "--contracts", "DENSE-SHAPE-2D", option, spec] + (["--impl", "keras"] if option == "--layer" else [])
+        argv = ["run", "--contracts", "DENSE-SHAPE-2D", option, spec, *IN_PROCESS] + (["--impl", "keras"] if option == "--layer" else [])
         assert main(argv) == 4
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err
@@ -220,8 +221,9 @@ def test_help_documents_exit_statuses_timeout_and_fail_on(capsys):
         assert text in out
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])  # with 2, the workers ignore Ctrl-C and the parent stops them
-def test_ctrl_c_gives_exit_2_and_a_valid_partial_report(tmp_path, jobs):
+def test_ctrl_c_gives_exit_2_and_a_valid_partial_report(tmp_path):
+    """With two workers (the default one-worker pool is the same code, stopping one): the workers ignore Ctrl-C and
+    the parent stops them."""
     import signal
     import subprocess
     import sys
@@ -229,7 +231,7 @@ def test_ctrl_c_gives_exit_2_and_a_valid_partial_report(tmp_path, jobs):
 
     report = tmp_path / "partial.json"
     command = [sys.executable, "-m", "conformance.cli", "run", "--impl", "reference", "--profile", "default", "--seed", "1",
-               "--jobs", jobs, "--report-json", str(report)]
+               "--jobs", "2", "--report-json", str(report)]
     # A pytest-xdist worker ignores SIGINT, and an ignored signal stays ignored across exec: give the run
     # the default disposition a terminal would, so Ctrl-C reaches it.
     process = subprocess.Popen(command, cwd=Path(__file__).parents[1], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
