@@ -75,9 +75,11 @@ def test_a_layer_that_aborts_its_process_fails_only_its_own_cell_and_the_report_
     results = {r["contract_id"]: r for r in json.loads(report.read_text())["results"]}
     aborted = results.pop("DENSE-SHAPE-3D")
     assert aborted["status"] == outcomes.FAILED
-    # With one worker it had run a cell before: the crash is retried in a fresh worker, where it comes back.
-    assert aborted["message"] == ("the worker process died with SIGABRT while running this cell"
-                                  + (", and again in a fresh worker" if jobs == "1" else "")), aborted["message"]
+    # A worker that had run a cell before gets the cell again in a fresh worker, where the crash comes back: with one
+    # worker always; with two it depends on which worker the cell went to.
+    again = ", and again in a fresh worker"
+    assert aborted["message"] in ("the worker process died with SIGABRT while running this cell" + again,
+                                  *(["the worker process died with SIGABRT while running this cell"] if jobs == "2" else [])), aborted["message"]
     assert "--contracts DENSE-SHAPE-3D --seed 5" in aborted["reproduce"]
     assert {r["status"] for r in results.values()} == {outcomes.PASSED}, results
     assert len(results) == 3  # the cells after the crash ran in the replacement worker
