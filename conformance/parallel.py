@@ -86,15 +86,15 @@ def _lost_cell(cell, session, stuck, exitcode, first_death=None) -> Result:
     return result
 
 
-def death_message(exitcode) -> str:
-    """Why a worker process ended, from its exit code (negative: the signal that killed it)."""
+def death_message(exitcode, worker="the worker process") -> str:
+    """Why ``worker`` ended, from its exit code (negative: the signal that killed it)."""
     if exitcode is not None and exitcode < 0:
         try:
             name = signal.Signals(-exitcode).name
         except ValueError:
             name = f"signal {-exitcode}"
-        return f"the worker process died with {name} while running this cell"
-    return f"the worker process exited with status {exitcode} while running this cell"
+        return f"{worker} died with {name} while running this cell"
+    return f"{worker} exited with status {exitcode} while running this cell"
 
 
 class WorkerDied(RuntimeError):
@@ -211,7 +211,7 @@ class Pool:
             exitcode = worker.process.exitcode
             if not stuck and exitcode is not None and exitcode < 0 and worker.served and worker.first_death is None:
                 others = f"{worker.served} other cell" + ("s" if worker.served > 1 else "")
-                first_death = death_message(exitcode).replace("the worker process died", "the first died") + f", after {others}"
+                first_death = f"{death_message(exitcode, worker='the first')}, after {others}"
                 self._give(self.workers[index], worker.cell, worker.session, first_death, loading=LOAD_SECONDS)
                 continue
             ended.append((worker.cell, _lost_cell(worker.cell, worker.session, stuck, exitcode, worker.first_death)))

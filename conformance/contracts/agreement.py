@@ -15,7 +15,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from conformance import agreement, structures
-from conformance.contracts.generic import FLOAT64_OVER_FLOAT32, _float32_allowance
+from conformance.contracts.generic import FLOAT64_OVER_FLOAT32, _float32_allowance, _magnitude
 from conformance.fixtures import require
 from conformance.registry import MUST, NotApplicable, contract
 
@@ -90,7 +90,7 @@ def _twins(impl, x, weights, **request) -> dict:
 def _allowance(pairs) -> float:
     """The float32 allowance between backends from ``pairs`` of (float32 result, float64 twin's result)
     of each backend with a float64 form (see generic._float32_allowance), plus FLOAT32_KERNEL_ULPS."""
-    magnitude = max((float(np.max(np.abs(structures.vector(b)), initial=0.0)) for _, b in pairs), default=0.0)
+    magnitude = _magnitude(*(b for _, b in pairs))
     return _float32_allowance(pairs) + FLOAT32_KERNEL_ULPS * float(np.spacing(np.float32(magnitude)))
 
 
@@ -177,7 +177,7 @@ def check_agreement_float64_outputs(impl, data):
                 if not all(d == "float64" for d in found["dtypes"])]
     reference = answers[judge]["outputs"]
     float32_gap = float(np.max(np.abs(structures.vector(answers32[judge]["outputs"]) - structures.vector(reference)), initial=0.0))
-    magnitude = float(np.max(np.abs(structures.vector(reference)), initial=0.0))
+    magnitude = _magnitude(reference)
     allowance = FLOAT64_MARGIN * FLOAT64_OVER_FLOAT32 * float32_gap + FLOAT64_FLOOR_ULPS * float(np.spacing(magnitude))
     for backend, found in answers.items():
         gap = float(np.max(np.abs(structures.vector(found["outputs"]) - structures.vector(reference)), initial=0.0))

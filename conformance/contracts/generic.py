@@ -159,8 +159,7 @@ def _float32_allowance(pairs):
     """
     pairs = [(structures.vector(a), structures.vector(b)) for a, b in pairs]  # every output of the layer at once
     worst = max(float(np.max(np.abs(a - b), initial=0.0)) for a, b in pairs)
-    magnitude = max(float(np.max(np.abs(b), initial=0.0)) for _, b in pairs)
-    return 2 * worst + float(np.spacing(np.float32(magnitude)))
+    return 2 * worst + float(np.spacing(np.float32(_magnitude(*(b for _, b in pairs)))))
 
 
 # A float64 twin that computes in float32 inside (keras-hub's LlamaLayerNorm casts its input to float32 whatever
@@ -195,8 +194,8 @@ def _require_within(impl, twin, x64, gap, allowance, magnitude, message):
 
 
 def _magnitude(*outputs) -> float:
-    """The largest absolute value of the outputs."""
-    return max(float(np.max(np.abs(structures.vector(output)), initial=0.0)) for output in outputs)
+    """The largest absolute value of the outputs (each an array or a structure of them); 0 for none."""
+    return max((float(np.max(np.abs(structures.vector(output)), initial=0.0)) for output in outputs), default=0.0)
 
 
 def _unless_spec_says_not(flag):
