@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 
 import reference
 
@@ -197,6 +197,10 @@ def assert_same_training(models, x, y, fit_kwargs):
 @example(inner=[3, 2], problem="sparse", weights="per_position_trailing_1", validation="split", seed=5)
 @example(inner=[2], problem="sparse_keepdims", weights="per_row_as_column", validation="none", seed=6)
 def test_rank_3_and_4_training_matches_keras3(keras3, inner, problem, weights, validation, seed):
+    # Keras 3.15 cannot fit this one: its weighted sparse_categorical_accuracy takes targets whose last axis is 1 for
+    # keepdims labels and squeezes it, then fails to broadcast (N, ..., 1, 1) weights to them (ValueError in
+    # BroadcastTo); without the weighted metric it trains. Nothing for the reference to match.
+    assume(not (problem == "sparse" and weights == "per_position_trailing_1" and inner[-1] == 1))
     models, x, y = rank_twins(keras3, inner, problem, seed)
     rng = np.random.default_rng(seed + 1)
     sample_weight, val_weight = (SAMPLE_WEIGHTS[weights](rng, n, inner) for n in (NUM_ROWS, 5))
