@@ -14,12 +14,12 @@ from conformance.fixtures.training import compiled_linear, decode_steps, fit, lo
 from conformance.strategies import fixed_regression_case, fixed_split_case
 
 
-@pytest.fixture(scope="module")
-def impl():
-    keras = adapters.load("keras")
-    if not keras.reuse_models:
-        pytest.skip(f"Keras 3 runs on {keras.backend.name} here; its models are reused on TensorFlow only")
-    return keras
+@pytest.fixture(scope="module", params=["keras", "tf_keras"])
+def impl(request):
+    framework = adapters.load(request.param)
+    if not framework.reuse_models:
+        pytest.skip(f"{request.param} runs on {framework.backend.name} here; its models are reused on TensorFlow only")
+    return framework
 
 
 def _assert_identical(fresh, reused):
@@ -149,7 +149,7 @@ def test_a_model_whose_fit_raised_is_not_reused(impl):
 def test_a_users_layer_the_reference_and_a_mutant_make_every_model_afresh(impl):
     from tests.mutants.layers import keras_with_sequential
 
-    assert not adapters.load("keras", layer="tests.mutants.layers:TransposedKernel").reuse_models
+    assert not adapters.load(impl.name, layer="tests.mutants.layers:TransposedKernel").reuse_models
     assert not adapters.load("reference").reuse_models
     assert not adapters.Implementation("keras", keras_with_sequential(impl.module.Sequential), impl.backend).reuse_models
 

@@ -23,11 +23,12 @@ from conformance.specs import LayerSpec
 from conformance.structures import CallArgs
 
 
-# (module, backend) whose own Sequential and Dense are reused across examples (Implementation.reused_model).
-# Not the reference: its shuffle draws from TensorFlow's eager op seeds, which building a model advances,
-# so a reused recorder sees another row order after set_random_seed than a fresh one; and its test step
-# traced for sample weights of two ranks fails on the next evaluate (losses.weights_for, unknown rank).
-REUSES_MODELS = {("keras", "tensorflow")}
+# (module, backend) whose own Sequential and Dense are reused across examples (Implementation.reused_model):
+# tests/test_model_reuse.py shows that both fit bit for bit like fresh models. Not the reference: its shuffle
+# draws from TensorFlow's eager op seeds, which building a model advances, so a reused recorder sees another row
+# order after set_random_seed than a fresh one; and its test step traced for sample weights of two ranks fails on
+# the next evaluate (losses.weights_for, unknown rank).
+REUSES_MODELS = {("keras", "tensorflow"), ("tf_keras", "tensorflow")}
 
 # What an implementation may lack, each probed by a tiny call the first time a contract needs it
 # (Implementation.capabilities): Keras 3 on NumPy and on OpenVINO runs layers but does not train.
