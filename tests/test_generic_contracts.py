@@ -27,8 +27,8 @@ CORRECT_LAYERS = {
     "Dropout": LayerSpec("keras.layers:Dropout", kwargs={"rate": 0.5}, input_shape=(4,), stochastic_in_training=True),
 }
 # Keras's own layers pass every generic contract in the layer table (docs/keras-layers.md), which CI reruns fresh
-# (`keras-conformance docs --confirm`); here the Dense spec of each framework, and the layers some tests use below.
-IMPLEMENTATIONS = [("keras", None), ("tf_keras", None), ("reference", None)]
+# (`keras-conformance docs --confirm`), and each framework's Dense in tests/test_frameworks_conform.py; here the layers
+# some tests use below.
 MASKS_AND_STATE = {"GENERIC-MASK-PROPAGATED-AS-COMPUTED", "GENERIC-MASKED-POSITIONS-IGNORED", "GENERIC-RNN-STATE-CONTINUES"}
 
 
@@ -39,25 +39,6 @@ def test_generic_contracts_are_registered_with_the_build_root():
         expected = () if c.id in ("GENERIC-EXPLICIT-BUILD", "GENERIC-UNBUILT-AT-INIT") else ("GENERIC-EXPLICIT-BUILD",)
         assert c.rests_on == expected, c.id
         assert c.how_checked, f"{c.id} has no docstring saying how it is checked"
-
-
-@pytest.mark.parametrize("impl_name, layer", IMPLEMENTATIONS, ids=lambda v: str(v))
-def test_correct_layers_pass_every_generic_contract(impl_name, layer):
-    impl = adapters.load(impl_name, spec=CORRECT_LAYERS.get(layer))
-    # per-device contracts on CPU:1 (tests/conftest.py splits the CPU), compared with CPU:0
-    results = {c.id: run_cell(c, impl, "CPU:1" if c.per_device else "default", "quick", SEED) for c in GENERIC}
-    bad = {cid: f"{r.status}: {r.message}" for cid, r in results.items() if r.status not in (PASSED, NOT_APPLICABLE)}
-    assert not bad, bad
-    must_not_apply = {cid for cid, r in results.items() if r.status == NOT_APPLICABLE}
-    # Only the reference lacks get_config, the .keras format and dtype policies; Keras on TF computes
-    # float64 and compiles with tf.function.
-    reference_lacks = {"GENERIC-CONFIG-ROUND-TRIP-SAME-LAYER", "GENERIC-CONFIG-SERIALIZABLE", "GENERIC-MIXED-PRECISION",
-                       "GENERIC-LOSSES-ONCE-PER-CALL"}
-    # The training-flag contracts apply to layers whose call takes `training` (and, for the second, declares
-    # no randomness and updates no state in training): not to Dense, Conv1D or Embedding.
-    training_flag = {"GENERIC-TRAINING-REPRODUCIBLE-UNDER-SEED", "GENERIC-NO-RANDOMNESS-SAME-IN-BOTH-MODES"}
-    # None of these one-input specs is drawn a mask, makes one (Embedding without mask_zero) or returns its state.
-    assert must_not_apply <= (reference_lacks if impl_name == "reference" else set()) | training_flag | MASKS_AND_STATE, must_not_apply
 
 
 # -- broken layers, each caught by the contract it targets --------------------------------------------
