@@ -19,15 +19,21 @@ def test_two_jobs_give_the_serial_results_cell_for_cell_with_failures_and_blocke
     session = pipeline.open_session(impl="keras", layer="tests.mutants.layers:TransposedKernel", profile="quick", seed=11,
                                     contracts=["GENERIC-EXPLICIT-BUILD", "LAYER-WEIGHT-LAYOUT", "DENSE-SHAPE-2D",
                                                "DENSE-FORWARD-LINEAR", "TRAIN-SGD-STEP-EQUALS-TAPE", "GRAD-KERNEL"])
+    from conformance import parallel as pool_of
+
     serial = session.run()
-    parallel = session.run(jobs=2)
+    pool = pool_of.Pool(2, warm=session.recipe)  # one pool for both parallel runs: each worker start imports TensorFlow
+    try:
+        parallel = session.run(jobs=2, pool=pool)
+        # Shard 1 rests on LAYER-WEIGHT-LAYOUT of shard 2: a worker decides it, and it is not reported.
+        session.shard = (1, 2)
+        sharded = session.run(jobs=2, pool=pool)
+    finally:
+        pool.close()
     statuses = {r.status for r in serial}
     assert {outcomes.FAILED, outcomes.BLOCKED} <= statuses, statuses
     assert comparable(parallel) == comparable(serial)
     assert all(r.extra.get("snippet") for r in parallel if r.status == outcomes.FAILED)  # attached in the parent
-    # Shard 1 rests on LAYER-WEIGHT-LAYOUT of shard 2: a worker decides it, and it is not reported.
-    session.shard = (1, 2)
-    sharded = session.run(jobs=2)
     assert comparable(sharded) == comparable(session.run())
     assert "LAYER-WEIGHT-LAYOUT" not in {r.contract_id for r in sharded}
     assert {r.status for r in sharded if r.contract_id == "TRAIN-SGD-STEP-EQUALS-TAPE"} == {outcomes.BLOCKED, outcomes.SKIPPED}

@@ -9,7 +9,7 @@ ROOT = Path(__file__).parents[1]
 
 
 def test_an_xdist_run_ends_with_pytests_summary_and_no_native_start_up_lines():
-    run = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider",
+    run = subprocess.run([sys.executable, "-m", "pytest", "-n", "1", "-q", "-p", "no:cacheprovider",
                           "tests/test_registry.py::test_ids_are_unique_and_read_as_area_what"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     output = (run.stdout + run.stderr).strip().splitlines()
