@@ -280,7 +280,8 @@ def command_run(args) -> int:
     results, interrupted, elapsed = [], False, 0.0
     try:
         for session, pool in runs:
-            found, interrupted, seconds = _run_session(session, args.jobs, pool)
+            # A session without a pool runs here: --in-process, or the comparison across the backends' pools.
+            found, interrupted, seconds = _run_session(session, args.jobs if pool else 1, pool)
             results, elapsed = results + found, elapsed + seconds
             if interrupted:
                 break

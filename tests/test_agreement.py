@@ -86,6 +86,20 @@ def test_usage_errors_name_the_option(capsys, arguments, status, words):
     assert words in capsys.readouterr().err
 
 
+def test_jobs_give_each_backend_its_workers_and_the_comparison_runs_here(tmp_path):
+    """--jobs 2 with --backends used to stop the run with an internal error: the comparison has no pool of its own."""
+    import json
+
+    report = tmp_path / "report.json"
+    status = cli.main(["run", "--impl", "keras", "--backends", "tensorflow,numpy", "--layer", "keras.layers:Dense",
+                       "--layer-kwargs", '{"units": 2}', "--input-shape", "3", "--contracts", "AGREEMENT-OUTPUT-SPEC",
+                       "GENERIC-OUTPUT-SHAPE", "--profile", "quick", "--seed", "1", "--jobs", "2", "--report-json", str(report)])
+    results = {(r["impl"], r["contract_id"]): r["status"] for r in json.loads(report.read_text())["results"]}
+    assert status == outcomes.EXIT_OK, results
+    assert {status for (impl, contract_id), status in results.items() if contract_id == "AGREEMENT-OUTPUT-SPEC"} == {"passed"}
+    assert len({impl for impl, contract_id in results if contract_id == "GENERIC-OUTPUT-SHAPE"}) == 2, results
+
+
 @pytest.mark.parametrize("value, words", [
     ("tensorflow", "two or more"),
     ("tensorflow,tensorflow", "distinct"),
