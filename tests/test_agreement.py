@@ -96,7 +96,7 @@ def test_jobs_give_each_backend_its_workers_and_the_comparison_runs_here(tmp_pat
                        "GENERIC-OUTPUT-SHAPE", "--profile", "quick", "--seed", "1", "--jobs", "2", "--report-json", str(report)])
     results = {(r["impl"], r["contract_id"]): r["status"] for r in json.loads(report.read_text())["results"]}
     assert status == outcomes.EXIT_OK, results
-    assert {status for (impl, contract_id), status in results.items() if contract_id == "AGREEMENT-OUTPUT-SPEC"} == {"passed"}
+    assert {verdict for (impl, contract_id), verdict in results.items() if contract_id == "AGREEMENT-OUTPUT-SPEC"} == {"passed"}
     assert len({impl for impl, contract_id in results if contract_id == "GENERIC-OUTPUT-SHAPE"}) == 2, results
 
 

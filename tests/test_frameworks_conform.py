@@ -7,6 +7,7 @@ import pytest
 
 from conformance import adapters, catalog, outcomes, registry, runner
 from conformance.pipeline import Session
+from tests.test_generic_contracts import MASKS_AND_STATE
 
 LAYER_AREAS = ["generic", "lifecycle", "shapes", "numerics", "gradients", "sequential"]
 SEED = 20240611
@@ -73,7 +74,6 @@ def test_no_cell_crashes_or_goes_missing(layer_results):
 # call that takes `training` (Dense's does not); none of these one-input Dense layers is drawn a mask, makes one or
 # returns its state. Keras on TensorFlow computes float64 and compiles with tf.function, so nothing else is n/a.
 TRAINING_FLAG = {"GENERIC-TRAINING-REPRODUCIBLE-UNDER-SEED", "GENERIC-NO-RANDOMNESS-SAME-IN-BOTH-MODES"}
-MASKS_AND_STATE = {"GENERIC-MASK-PROPAGATED-AS-COMPUTED", "GENERIC-MASKED-POSITIONS-IGNORED", "GENERIC-RNN-STATE-CONTINUES"}
 MAY_NOT_APPLY = {
     "reference": TRAINING_FLAG | MASKS_AND_STATE | {"GENERIC-CONFIG-ROUND-TRIP-SAME-LAYER", "GENERIC-CONFIG-SERIALIZABLE",
                                                     "GENERIC-MIXED-PRECISION", "GENERIC-LOSSES-ONCE-PER-CALL"},
