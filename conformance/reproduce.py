@@ -35,10 +35,12 @@ class DrawLog:
     def __init__(self, data):
         self._data = data
         self.values = []
+        self.labels = []
 
     def draw(self, strategy, label=None):
         value = self._data.draw(strategy, label=label)
         self.values.append(value)
+        self.labels.append(label)
         return value
 
     def __repr__(self):

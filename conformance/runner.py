@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import linecache
-import pickle
 import random
 import signal
 import sys
@@ -127,9 +126,9 @@ def new_seed() -> int:
 FIT_EXAMPLE_FRACTION = 3
 
 # Hypothesis shrinks for up to 300 s; a fit-based failure re-runs fit per shrink step, so a few
-# findings would dominate a run. Past this many seconds after the first failure, only examples that
-# already failed run again (see _ShrinkBudget): the shrinker then stops at the smallest failing
-# example found so far, which for the kit's small strategies is already minimal in practice.
+# findings would dominate a run. Past this many seconds after the first failure, the shrinker stops
+# (see _ShrinkBudget) at the smallest failing example found so far, which for the kit's small
+# strategies is already minimal in practice.
 SHRINK_SECONDS = 30
 
 
@@ -298,32 +297,44 @@ def _time_limit(seconds):
 class _ShrinkBudget:
     """Bounds shrinking by time with hypothesis's public API only.
 
-    Once ``seconds`` have passed since the first failure, examples never seen failing are answered as
-    passing without running them, so the shrinker's remaining candidates cost nothing and it stops at
-    the smallest failing example so far; examples that did fail run for real again, so hypothesis's
-    final replay still reproduces the real failure.
+    Once ``seconds`` have passed since the first failure, the example that ends next stops hypothesis (a
+    :class:`_ShrinkStopped`, which it lets through at once like any skip) and the cell reports the last
+    failure seen, with the example that raised it: the shrinker runs only candidates smaller than its
+    best, so that is the smallest failing example so far. The stop comes at the end of an example, never
+    before its draws: an example that draws inside (``st.data()``) cannot be told from another before it
+    has drawn, and one cut short would make hypothesis call its own data generation flaky.
     """
 
     def __init__(self, seconds):
         self.seconds = seconds
         self.first_failure = None
-        self.failed = set()
+        self.last = None  # (error, drawn) of the last failure
 
-    def should_run(self, key) -> bool:
-        expired = self.first_failure is not None and time.monotonic() - self.first_failure > self.seconds
-        return not expired or key in self.failed
+    def check_time(self) -> None:
+        if self.first_failure is not None and time.monotonic() - self.first_failure > self.seconds:
+            raise _ShrinkStopped()
 
-    def record_failure(self, key):
+    def record_failure(self, error, drawn):
         if self.first_failure is None:
             self.first_failure = time.monotonic()
-        self.failed.add(key)
+        self.last = (error, dict(drawn))
+
+    def failure(self, name):
+        """The last failure, its example written as hypothesis writes a failing test case."""
+        error, drawn = self.last
+        lines = [f"Failing test case: {name}("] + [
+            f"    {key}={'data(...)' if isinstance(value, reproduce.DrawLog) else repr(value)}," for key, value in drawn.items()]
+        lines.append(")")
+        for log in (value for value in drawn.values() if isinstance(value, reproduce.DrawLog)):
+            lines += [f"Draw {i}{f' ({label})' if label else ''}: {value!r}"
+                      for i, (label, value) in enumerate(zip(log.labels, log.values), start=1)]
+        lines.append(f"(shrinking stopped {self.seconds:g} s after the first failure, at the smallest failing example so far)")
+        error.add_note("\n".join(lines))
+        return error, drawn
 
 
-def _fingerprint(drawn):
-    try:
-        return pickle.dumps(drawn, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:  # an unpicklable draw still has a repr that tells examples apart
-        return repr(drawn)
+class _ShrinkStopped(unittest.SkipTest):
+    """The shrink budget is spent: raised inside an example, passed through by hypothesis like a skip."""
 
 
 def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
@@ -331,9 +342,6 @@ def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
 
     def check(**drawn):
         drawn = reproduce.recording(drawn)  # st.data() draws are kept, so the example can be written down
-        key = _fingerprint(drawn)
-        if not budget.should_run(key):
-            return
         ran[0] += 1
         last_drawn.clear()
         last_drawn.update(drawn)
@@ -345,15 +353,22 @@ def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
                 contract.check(impl, **drawn)
         except NotApplicable as error:
             raise _Final(error) from None
-        except Exception:
-            budget.record_failure(key)
+        except Exception as error:
+            budget.record_failure(error, drawn)
+            budget.check_time()
             raise
+        budget.check_time()
 
     check.__name__ = contract.id.replace("-", "_").lower()
     try:
         drive(check, contract.given, profile, seed, contract.examples, contract)
     except _Final as stop:
         raise stop.error from None
+    except _ShrinkStopped:
+        error, drawn = budget.failure(check.__name__)
+        last_drawn.clear()
+        last_drawn.update(drawn)
+        raise error from None
 
 
 class _Final(unittest.SkipTest):

@@ -160,6 +160,25 @@ def test_shrinking_past_its_time_budget_still_reports_a_real_failure(impl, monke
     assert n >= 10 and result.message == f"AssertionError: n is {n}, expected below 10"
 
 
+def test_shrinking_past_its_time_budget_with_draws_inside_the_example_reports_that_failure(impl, monkeypatch):
+    """An example that draws inside (``st.data()``) cannot be told from another before it draws: past the budget
+    the shrinker stops at the smallest failure so far, never at a flaky verdict made by the budget itself."""
+    monkeypatch.setattr(runner, "SHRINK_SECONDS", 0.0)
+
+    def draws_inside(impl, n, data):
+        m = data.draw(st.integers(0, 1000), label="m")
+        if n + m >= 10:
+            raise AssertionError(f"n + m is {n + m}, expected below 10")
+
+    for seed in range(6):
+        result = runner.run_cell(toy_contract(draws_inside, given={"n": st.integers(0, 5), "data": st.data()}),
+                                 impl, runner.DEFAULT_DEVICE, "quick", seed)
+        assert result.status == outcomes.FAILED, result.message
+        total = result.extra["example"]["n"] + result.extra["example"]["data"].values[0]
+        assert result.message == f"AssertionError: n + m is {total}, expected below 10" and total >= 10
+        assert f"n={result.extra['example']['n']}" in result.counterexample and "Draw 1 (m)" in result.counterexample
+
+
 def test_pinned_examples_run_first_in_every_profile(impl):
     seen = []
     contract = toy_contract(lambda impl, n: seen.append(n), given={"n": st.integers(0, 5)}, examples=[{"n": 999}, {"n": 998}])
