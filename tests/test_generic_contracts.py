@@ -290,6 +290,40 @@ def test_a_float64_twin_that_computes_in_float32_cannot_judge_a_gap_of_a_few_ulp
     assert ("computes in float32 inside" in result.message) == (expected == NOT_APPLICABLE), result.message
 
 
+class LogOfInput(keras.layers.Layer):
+    """log(x): nan for negative inputs and -inf at 0, in float32 and float64, eager and compiled alike."""
+
+    def call(self, inputs):
+        return keras.ops.log(inputs)
+
+
+class LogOfInputFiniteWhenTraced(keras.layers.Layer):
+    """log(x) eagerly, log(|x|) inside a traced function: finite where the eager call gives nan."""
+
+    def call(self, inputs):
+        return keras.ops.log(inputs if tf.executing_eagerly() else keras.ops.abs(inputs))
+
+
+COMPARES_OUTPUTS = ["GENERIC-COMPILED-EQUALS-EAGER", "GENERIC-COMPILED-UNKNOWN-BATCH", "GENERIC-BATCH-INDEPENDENCE",
+                    "GENERIC-EXPLICIT-BUILD", "GENERIC-LOSSES-ONCE-PER-CALL"]
+
+
+@pytest.mark.parametrize("contract_id", COMPARES_OUTPUTS)
+def test_nan_and_infinite_outputs_agree_when_both_computations_give_them(contract_id):
+    """Where the float64 twin is nan or infinite it bounds nothing: there both float32 results must be of one kind
+    (nan, the same infinity, or finite), and the finite entries are judged as before."""
+    impl = adapters.load("keras", spec=LayerSpec(LogOfInput, input_shape=(3,)))
+    result = run_cell(catalog.get(contract_id), impl, "default", "quick", SEED)
+    assert result.status in (PASSED, NOT_APPLICABLE) and "nan" not in result.message, result.message
+
+
+@pytest.mark.parametrize("contract_id", COMPARES_OUTPUTS[:2])
+def test_a_nan_on_one_path_only_fails(contract_id):
+    impl = adapters.load("keras", spec=LayerSpec(LogOfInputFiniteWhenTraced, input_shape=(3,)))
+    result = run_cell(catalog.get(contract_id), impl, "default", "quick", SEED)
+    assert result.status == FAILED and "both must be the same" in result.message, result.message
+
+
 def test_a_layer_whose_training_call_updates_statistics_differs_between_modes_by_design():
     """BatchNormalization normalizes with the batch's statistics in training and updates its moving ones: no
     randomness, yet its two modes differ; the update is what tells it from a layer that silently does."""

@@ -58,8 +58,10 @@ def _takes_training(layer) -> bool:
 
 
 def _same_arrays(first, second) -> bool:
+    """The same dtypes and values, nan where nan."""
     return len(first) == len(second) and all(
-        np.asarray(a).dtype == np.asarray(b).dtype and np.array_equal(a, b) for a, b in zip(first, second)
+        np.asarray(a).dtype == np.asarray(b).dtype and np.array_equal(a, b, equal_nan=np.asarray(a).dtype.kind in "fc")
+        for a, b in zip(first, second)
     )
 
 
@@ -275,7 +277,7 @@ def check_generic_explicit_build(impl, data):
         return  # its outputs differ from call to call anyway
     explicit.set_weights(lazy.get_weights())
     a, b = _output(impl, explicit, x), _output(impl, lazy, x)
-    require(structures.same(a, b),
+    require(structures.same(a, b, equal_nan=True),
             f"an explicitly built and a lazily built layer with equal weights give different outputs: {a} vs {b}")
 
 
@@ -682,14 +684,16 @@ def check_generic_batch_independence(impl, data):
     full, full64 = _output(impl, layer, x), _output64(impl, twin, x64)
     rows = [(_output(impl, layer, structures.rows(x, i, i + 1)), _output64(impl, twin, structures.rows(x64, i, i + 1)))
             for i in range(structures.batch_size(x))]
-    allowance = _float32_allowance([(full, full64)] + rows)
-    for i, (row, _) in enumerate(rows):
+    allowance = _float32_allowance([_finite_entries(*pair) for pair in [(full, full64)] + rows])
+    for i, (row, row64) in enumerate(rows):
         in_full = structures.rows(full, i, i + 1)
         require(structures.shapes(row) == structures.shapes(in_full), f"layer(X[{i}:{i + 1}]) has output shapes "
                 f"{structures.shapes(row)}, row {i} of layer(X) {structures.shapes(in_full)}")
-        gap = float(np.max(np.abs(structures.vector(row) - structures.vector(in_full)), initial=0.0))
-        _require_within(impl, twin, x64, gap, allowance, _magnitude(full), f"row {i} of layer(X) is {in_full}, "
-                        f"layer(X[{i}:{i + 1}]) is {row}: they differ by {gap:.3g}, more than the float32 allowance {allowance:.3g}")
+        what = f"row {i} of layer(X) is {in_full}, layer(X[{i}:{i + 1}]) is {row}"
+        a, b = _finite_entries(row, in_full, row64, structures.rows(full64, i, i + 1), what=what)
+        gap = float(np.max(np.abs(a - b), initial=0.0))
+        _require_within(impl, twin, x64, gap, allowance, _magnitude(full),
+                        f"{what}: they differ by {gap:.3g}, more than the float32 allowance {allowance:.3g}")
 
 
 @contract(
@@ -712,19 +716,41 @@ def check_generic_compiled_equals_eager(impl, data):
     _require_agrees("the compiled output", compiled, eager, pairs, twin=(impl, twin, x64))
 
 
+def _finite_entries(first, second, *bounds, what=None):
+    """The entries of two float32 results (arrays or structures of them, flattened) that the float64 ``bounds``
+    can judge: finite in both and in every bound. An entry nan or infinite in any of them (a log of a negative
+    input, an overflow, weights a fit drove to infinity) is bounded by no float64 result; there, when ``what``
+    is given, the two must be of one kind (both finite, both nan, the same infinity), else AssertionError."""
+    a, b = structures.vector(first), structures.vector(second)
+    judged = np.isfinite(a) & np.isfinite(b)
+    for bound in bounds:
+        judged &= np.isfinite(structures.vector(bound))
+    if what is not None:
+        unlike = np.flatnonzero(~judged & ~((a == b) | (np.isnan(a) & np.isnan(b)) | (np.isfinite(a) & np.isfinite(b))))
+        if unlike.size:
+            i = int(unlike[0])
+            raise AssertionError(f"{what}: entry {i} of the flattened outputs is {a[i]} against {b[i]}, and where a "
+                                 "value is nan or infinite both must be the same")
+    return a[judged], b[judged]
+
+
 def _require_agrees(what, output, eager, pairs, reference="the eager call", twin=None):
     """``output`` (``what``) has the shapes of ``eager`` (what ``reference`` gives) and is within the float32
     allowance of ``pairs`` (see :func:`_float32_allowance`) of it; ``twin``, ``(impl, twin, x64)``, when a
-    small gap may be n/a for a twin that computes in float32 inside (:func:`_require_within`)."""
-    allowance = _float32_allowance(pairs)
+    small gap may be n/a for a twin that computes in float32 inside (:func:`_require_within`).
+    ``pairs`` are (float32, float64) results of the same shapes as ``output``; entries nan or infinite in any
+    of them are judged by kind, not by the allowance (:func:`_finite_entries`)."""
     require(structures.shapes(output) == structures.shapes(eager),
             f"{what} has shapes {structures.shapes(output)}, {reference} {structures.shapes(eager)}")
-    gap = float(np.max(np.abs(structures.vector(output) - structures.vector(eager)), initial=0.0))
+    bounds = [side for pair in pairs for side in pair]
+    a, b = _finite_entries(output, eager, *bounds, what=f"{what} is {output}, {reference} gives {eager}")
+    allowance = _float32_allowance([_finite_entries(*pair, *bounds) for pair in pairs])
+    gap = float(np.max(np.abs(a - b), initial=0.0))
     message = f"{what} is {output}, {reference} gives {eager}: they differ by {gap:.3g}, more than the float32 allowance {allowance:.3g}"
     if twin is None:
         require(gap <= allowance, message)
     else:
-        _require_within(*twin, gap, allowance, _magnitude(output, eager), message)
+        _require_within(*twin, gap, allowance, _magnitude(a, b), message)
 
 
 # -- gradients and training --------------------------------------------------------------------------
