@@ -677,7 +677,8 @@ def check_generic_mixed_precision(impl, data):
 def check_generic_batch_independence(impl, data):
     """Compare every row of layer(X) with layer(X[i:i+1]), allowing twice the largest float32 error seen on
     either path (each path's float32 result against the same path in float64, weights widened exactly)
-    plus one float32 ulp of the output; NotApplicable when the layer cannot compute in float64."""
+    plus one float32 ulp of the output; an entry nan or infinite in any result must be of one kind in both (nan,
+    the same infinity). NotApplicable when the layer cannot compute in float64."""
     x = _draw_input(impl, data, batch_sizes=st.integers(2, MAX_BATCH))
     layer = _built(impl, x)
     twin, x64 = _float64_twin(impl, layer, x)
@@ -707,7 +708,8 @@ def check_generic_batch_independence(impl, data):
 )
 def check_generic_compiled_equals_eager(impl, data):
     """Compare impl.compiled_call(layer, x) with layer(x) in inference mode, allowing twice the largest float32
-    error of either path against the same path in float64 plus one float32 ulp of the output."""
+    error of either path against the same path in float64 plus one float32 ulp of the output; an entry nan or
+    infinite in any result must be of one kind in both (nan, the same infinity)."""
     x = _draw_input(impl, data)
     layer = _built(impl, x)
     twin, x64 = _float64_twin(impl, layer, x)
@@ -1279,7 +1281,8 @@ def check_generic_compiled_unknown_batch(impl, data, rows, targets_seed):
     for (None,) + x.shape[1:], or a functional model of a spec's inputs), and compare with layer(x),
     allowing twice the largest float32 error of either path against the float64 twin's eager call (weights
     widened exactly) plus one float32 ulp; fit a model of the layer (Reshape, Dense(1)) one epoch in batches of 2
-    on targets in [-1, 1], then compare predict and the eager call again. NotApplicable where the framework has no Model
+    on targets in [-1, 1], then compare predict and the eager call again (an entry nan or infinite in any result,
+    as after a fit that diverged, must be of one kind in both). NotApplicable where the framework has no Model
     fit/predict, or the layer cannot compute in float64."""
     x = _draw_input(impl, data, batch_sizes=st.just(rows))
     layer = _built(impl, x)
