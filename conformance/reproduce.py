@@ -18,6 +18,9 @@ from conformance.options import LOGICAL_CPUS_VARIABLE
 from conformance.outcomes import DEFAULT_DEVICE, FAILED
 
 # float64 numpy expression of each activation of the strategies, applied to ``z``.
+# The name under which an example carries the seed its framework was seeded with (conformance.runner).
+FRAMEWORK_SEED = "framework_seed"
+
 NUMPY_ACTIVATIONS = {
     None: "z",
     "linear": "z",
@@ -139,7 +142,7 @@ def snippet_for(result, impl_name: str, layer: str | None, module_name: str | No
 def _single_dense_case(example):
     from conformance.strategies import DenseCase
 
-    values = list(example.values())
+    values = [value for name, value in example.items() if name != FRAMEWORK_SEED]
     if len(values) != 1:
         return None
     case = values[0]
@@ -188,6 +191,8 @@ def _plain_framework(case, module_name, layer, device):
 
 def _kit_replay(result, example, impl_name, layer, spec=None):
     imports = {"from conformance import adapters, catalog"}
+    example = dict(example)
+    framework_seed = example.pop(FRAMEWORK_SEED, None)
     values = {name: literal(value, imports) for name, value in example.items()}
     layer_argument = f", spec={literal(spec, imports)}" if spec is not None else f", {layer!r}" if layer else ""
     device = None if result.device == DEFAULT_DEVICE else result.device
@@ -197,6 +202,8 @@ def _kit_replay(result, example, impl_name, layer, spec=None):
         f"contract = catalog.get({result.contract_id!r})",
     ]
     body += [f"{name} = {source}" for name, source in values.items()]
+    if framework_seed is not None:  # the example's initial weights and dropout masks
+        body.append(f"impl.seed_example({framework_seed!r})")
     arguments = ", ".join(f"{name}={name}" for name in values)
     body += [f"with impl.on_device({device!r}):", f"    contract.check(impl, {arguments})"]
     return imports, body

@@ -22,7 +22,7 @@ import warnings
 import zlib
 
 import hypothesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from hypothesis.errors import Flaky, HypothesisException
 
 from conformance.outcomes import BLOCKING, DEFAULT_DEVICE, ERROR, FAILED, NOT_APPLICABLE, PASSED, SKIPPED, TIMEOUT, Result
@@ -130,6 +130,14 @@ FIT_EXAMPLE_FRACTION = 3
 # (see _ShrinkBudget) at the smallest failing example found so far, which for the kit's small
 # strategies is already minimal in practice.
 SHRINK_SECONDS = 30
+
+
+# Every example that draws starts by seeding the framework (Implementation.seed_example) with a drawn seed, shrunk
+# and printed with the rest of the example and set again by its snippet: a layer's random initial weights (and
+# Keras's dropout masks) are then part of the example, so a failure that only some of them show replays exactly
+# instead of passing "when run again", and the examples explore them (hypothesis alone seeds Python's and numpy's
+# generators with one constant for every example, so every example of a Keras layer had the same weights).
+FRAMEWORK_SEEDS = st.integers(0, 2**16 - 1)
 
 
 def max_examples(contract, profile: str) -> int:
@@ -339,12 +347,19 @@ class _ShrinkStopped(unittest.SkipTest):
 
 def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
     budget = _ShrinkBudget(SHRINK_SECONDS)
+    given, examples = contract.given, contract.examples
+    seeds = hasattr(impl, "seed_example") and bool(given)  # a comparison of backends seeds each backend's worker
+    if seeds:
+        given = {**given, reproduce.FRAMEWORK_SEED: FRAMEWORK_SEEDS}
+        examples = tuple({**example, reproduce.FRAMEWORK_SEED: 0} for example in examples)
 
     def check(**drawn):
         drawn = reproduce.recording(drawn)  # st.data() draws are kept, so the example can be written down
         ran[0] += 1
         last_drawn.clear()
         last_drawn.update(drawn)
+        if seeds:
+            impl.seed_example(drawn.pop(reproduce.FRAMEWORK_SEED))
         # Frameworks warn about legitimate drawn edge cases (softmax over one unit); the contract,
         # not the warning, decides.
         try:
@@ -361,7 +376,7 @@ def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
 
     check.__name__ = contract.id.replace("-", "_").lower()
     try:
-        drive(check, contract.given, profile, seed, contract.examples, contract)
+        drive(check, given, profile, seed, examples, contract)
     except _Final as stop:
         raise stop.error from None
     except _ShrinkStopped:

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from conformance import adapters, catalog
+from conformance import adapters, catalog, reproduce
 from conformance.outcomes import FAILED, NOT_APPLICABLE, PASSED, SKIPPED
 from conformance.runner import run_cell
 from conformance.specs import LayerSpec
@@ -322,6 +322,35 @@ def test_a_nan_on_one_path_only_fails(contract_id):
     impl = adapters.load("keras", spec=LayerSpec(LogOfInputFiniteWhenTraced, input_shape=(3,)))
     result = run_cell(catalog.get(contract_id), impl, "default", "quick", SEED)
     assert result.status == FAILED and "both must be the same" in result.message, result.message
+
+
+class WrongWhenTracedForSomeWeights(keras.layers.Layer):
+    """x * w eagerly; inside a traced function it adds 1 when its random initial w[0] is above 0.03 (one
+    initialization in five): a bug that only some initial weights show."""
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1],), initializer="random_uniform")
+
+    def call(self, inputs):
+        output = inputs * self.w
+        if tf.executing_eagerly():
+            return output
+        return output + keras.ops.cast(self.w[0] > 0.03, output.dtype)
+
+
+def test_a_failure_that_only_some_initial_weights_show_is_replayed_with_those_weights():
+    """Each example seeds the framework with a drawn framework_seed, shrunk and printed with the example and
+    written into the snippet: the failure replays exactly, and is never reported as 'not deterministic'."""
+    layer = f"{WrongWhenTracedForSomeWeights.__module__}:{WrongWhenTracedForSomeWeights.__name__}"
+    impl = adapters.load("keras", spec=LayerSpec(layer, input_shape=(2,)))
+    for seed in (SEED, SEED + 1):
+        result = run_cell(catalog.get("GENERIC-COMPILED-EQUALS-EAGER"), impl, "default", "default", seed)
+        assert result.status == FAILED and "not deterministic" not in result.message, result.message
+        assert "framework_seed=" in result.counterexample, result.counterexample
+        reproduce.attach([result], impl)
+        assert "impl.seed_example(" in result.extra["snippet"], result.extra["snippet"]
+        with pytest.raises(AssertionError, match="the compiled output"):
+            exec(result.extra["snippet"], {})
 
 
 def test_a_layer_whose_training_call_updates_statistics_differs_between_modes_by_design():

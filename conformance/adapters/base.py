@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import random
 import sys
 import tempfile
 
@@ -284,6 +285,15 @@ class Implementation:
         if utils is not None and hasattr(utils, "set_random_seed"):
             utils.set_random_seed(seed)
         self.backend.set_random_seed(seed)
+
+    def seed_example(self, seed):
+        """Seed what an example's random draws start from, cheaply: Python's ``random`` and numpy's global
+        generator, where Keras 3's initializers and seed generators (dropout; any backend) and tf_keras's
+        initializers take their seeds. Not TensorFlow's global seed (:meth:`set_random_seed`): setting it clears
+        TensorFlow's kernel caches, and every later fit of a reused model costs 60% more; random ops that only
+        TensorFlow seeds (the reference's ``random_normal``, tf_keras's dropout) go on as the process leaves them."""
+        random.seed(seed)
+        np.random.seed(seed)
 
     def reused_model(self, key, make, weights, learning_rate=None):
         """``make()``, a compiled model holding ``weights``, or one that an earlier example made for the
