@@ -1046,8 +1046,8 @@ def check_generic_device_placement(impl, data):
 def check_generic_device_agrees_with_cpu(impl, data):
     """Build the layer on x on this device and a copy holding the same weights on CPU:0; allow twice the
     largest float32 error of either device's output against the same device's float64 twin (weights widened
-    exactly) plus one float32 ulp of the output, as GENERIC-BATCH-INDEPENDENCE does; NotApplicable when the
-    layer cannot compute in float64."""
+    exactly) plus one float32 ulp of the output, as GENERIC-BATCH-INDEPENDENCE does (an entry nan or infinite in
+    any result must be of one kind on both devices); NotApplicable when the layer cannot compute in float64."""
     x = _draw_input(impl, data)
     layer = _built(impl, x)
     twin, x64 = _float64_twin(impl, layer, x)
@@ -1057,12 +1057,8 @@ def check_generic_device_agrees_with_cpu(impl, data):
         cpu_layer.set_weights(layer.get_weights())
         cpu_twin, _ = _float64_twin(impl, cpu_layer, x)
         on_cpu, on_cpu64 = _output(impl, cpu_layer, x), _output64(impl, cpu_twin, x64)
-    allowance = _float32_allowance([(here, here64), (on_cpu, on_cpu64)])
-    require(structures.shapes(here) == structures.shapes(on_cpu), f"output shape {structures.shapes(here)} on "
-            f"{impl.current_device()}, {structures.shapes(on_cpu)} on {REFERENCE_DEVICE}")
-    gap = float(np.max(np.abs(structures.vector(here) - structures.vector(on_cpu)), initial=0.0))
-    require(gap <= allowance, f"the output on {impl.current_device()} is {here}, on {REFERENCE_DEVICE} {on_cpu}: they "
-            f"differ by {gap:.3g}, more than the float32 allowance {allowance:.3g}")
+    _require_agrees(f"the output on {impl.current_device()}", here, on_cpu, [(here, here64), (on_cpu, on_cpu64)],
+                    reference=f"the output on {REFERENCE_DEVICE}")
 
 
 # -- the training flag -------------------------------------------------------------------------------
