@@ -318,10 +318,10 @@ def test_nan_and_infinite_outputs_agree_when_both_computations_give_them(contrac
     assert result.status in (PASSED, NOT_APPLICABLE) and "nan" not in result.message, result.message
 
 
-@pytest.mark.parametrize("contract_id", COMPARES_OUTPUTS[:2])
-def test_a_nan_on_one_path_only_fails(contract_id):
+def test_a_nan_on_one_path_only_fails():
+    """One comparison stands for all: they share the judge, and a failing compiled-model contract shrinks for 30 s."""
     impl = adapters.load("keras", spec=LayerSpec(LogOfInputFiniteWhenTraced, input_shape=(3,)))
-    result = run_cell(catalog.get(contract_id), impl, "default", "quick", SEED)
+    result = run_cell(catalog.get("GENERIC-COMPILED-EQUALS-EAGER"), impl, "default", "quick", SEED)
     assert result.status == FAILED and "both must be the same" in result.message, result.message
 
 
