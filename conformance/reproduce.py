@@ -17,10 +17,10 @@ from conformance import agreement
 from conformance.options import LOGICAL_CPUS_VARIABLE
 from conformance.outcomes import DEFAULT_DEVICE, FAILED
 
-# float64 numpy expression of each activation of the strategies, applied to ``z``.
 # The name under which an example carries the seed its framework was seeded with (conformance.runner).
 FRAMEWORK_SEED = "framework_seed"
 
+# float64 numpy expression of each activation of the strategies, applied to ``z``.
 NUMPY_ACTIVATIONS = {
     None: "z",
     "linear": "z",

@@ -358,14 +358,15 @@ def _execute(contract, impl, device, profile, seed, last_drawn, ran) -> None:
         ran[0] += 1
         last_drawn.clear()
         last_drawn.update(drawn)
+        arguments = dict(drawn)
         if seeds:
-            impl.seed_example(drawn.pop(reproduce.FRAMEWORK_SEED))
+            impl.seed_example(arguments.pop(reproduce.FRAMEWORK_SEED))
         # Frameworks warn about legitimate drawn edge cases (softmax over one unit); the contract,
         # not the warning, decides.
         try:
             with impl.on_device(device), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                contract.check(impl, **drawn)
+                contract.check(impl, **arguments)
         except NotApplicable as error:
             raise _Final(error) from None
         except Exception as error:

@@ -177,6 +177,8 @@ def test_shrinking_past_its_time_budget_with_draws_inside_the_example_reports_th
         total = result.extra["example"]["n"] + result.extra["example"]["data"].values[0]
         assert result.message == f"AssertionError: n + m is {total}, expected below 10" and total >= 10
         assert f"n={result.extra['example']['n']}" in result.counterexample and "Draw 1 (m)" in result.counterexample
+        seed = result.extra["example"]["framework_seed"]  # the example's framework seed stays with it
+        assert f"framework_seed={seed}" in result.counterexample
 
 
 def test_pinned_examples_run_first_in_every_profile(impl):

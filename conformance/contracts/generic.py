@@ -728,7 +728,8 @@ def _finite_entries(first, second, *bounds, what=None):
     for bound in bounds:
         judged &= np.isfinite(structures.vector(bound))
     if what is not None:
-        unlike = np.flatnonzero(~judged & ~((a == b) | (np.isnan(a) & np.isnan(b)) | (np.isfinite(a) & np.isfinite(b))))
+        alike = (a == b) | (np.isnan(a) & np.isnan(b)) | (np.isfinite(a) & np.isfinite(b))
+        unlike = np.flatnonzero(~alike)
         if unlike.size:
             i = int(unlike[0])
             raise AssertionError(f"{what}: entry {i} of the flattened outputs is {a[i]} against {b[i]}, and where a "
